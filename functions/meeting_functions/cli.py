@@ -1,0 +1,114 @@
+"""The ``meeting`` command: run the gateway, migrate the schema, bootstrap an administrator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+
+from meeting_shared.container import Container
+from meeting_shared.db import migrate as migrations
+from meeting_shared.errors import MeetingError
+from meeting_shared.logging import configure_logging
+from meeting_shared.services.accounts import Registration
+from meeting_shared.services.user_admin import create_admin
+from meeting_shared.settings import get_settings
+
+app = typer.Typer(help="meeting-system: self-hosted video meetings", no_args_is_help=True)
+admin_app = typer.Typer(help="Administration", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+logger = logging.getLogger("meeting.cli")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to the latest version."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    migrations.upgrade(settings.database_url)
+    typer.echo("database schema is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: HOST setting)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: PORT setting)")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (needs REDIS_URL if > 1)")
+    ] = 1,
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Migrate first")
+    ] = False,
+) -> None:
+    """Run every function behind one local gateway (API, docs, health, metrics, web client)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if workers > 1 and not settings.uses_redis:
+        raise typer.BadParameter(
+            "several workers share sessions and rate limits only through Redis: set REDIS_URL"
+        )
+    if migrate_first:
+        migrations.upgrade(settings.database_url)
+    uvicorn.run(
+        "meeting_functions.gateway:create_gateway",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=settings.trust_forwarded_for,
+        server_header=False,
+    )
+
+
+@admin_app.command("create")
+def admin_create(
+    username: Annotated[str, typer.Option(prompt=True)],
+    email: Annotated[str, typer.Option(prompt=True)],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, envvar="MEETING_ADMIN_PASSWORD"
+        ),
+    ],
+    display_name: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create an administrator account (the first one, or another)."""
+    settings = get_settings()
+    configure_logging("WARNING")
+    try:
+        registration = Registration(
+            username=username, email=email, password=password, display_name=display_name
+        )
+    except ValidationError as exc:
+        for error in exc.errors():
+            typer.echo(f"{'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
+        raise typer.Exit(2) from exc
+
+    async def create() -> str:
+        container = Container.build(settings, source="cli")
+        try:
+            async with container.db.session() as session:
+                user = await create_admin(
+                    container.unit_of_work(session), container.hasher, registration
+                )
+            await container.relay.drain()
+            return str(user.id)
+        finally:
+            await container.aclose()
+
+    try:
+        user_id = asyncio.run(create())
+    except MeetingError as exc:
+        typer.echo(f"error: {exc.detail} ({exc.code})", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"administrator {registration.username} created (id {user_id})")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,71 @@
+"""Builds a function's FastAPI app: routers, problem details, middleware, container, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from meeting_functions.http.health import health
+from meeting_functions.http.middleware import CsrfMiddleware, RequestContextMiddleware
+from meeting_functions.http.problems import install_problem_handlers
+from meeting_shared.container import Container
+from meeting_shared.settings import Settings, get_settings
+
+API_PREFIX = "/api/v1"
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Long-running processes relay the outbox in the background (Lambda runs without lifespan)."""
+    container: Container = app.state.container
+    relay = asyncio.create_task(container.relay.run(), name="outbox-relay")
+    try:
+        yield
+    finally:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+        with contextlib.suppress(Exception):
+            await container.relay.drain()  # hand over what the last requests recorded
+        await container.aclose()
+
+
+def create_function_app(
+    *,
+    title: str,
+    routers: Sequence[APIRouter],
+    settings: Settings | None = None,
+    container: Container | None = None,
+    source: str = "gateway",
+) -> FastAPI:
+    """One FastAPI app serving ``routers``; the container is built now (Lambda has no lifespan)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title=title,
+        version="1.0.0",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=_lifespan,
+    )
+    app.state.container = container or Container.build(settings, source=source)
+    install_problem_handlers(app)
+    for router in routers:
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(health)
+    app.add_middleware(CsrfMiddleware, csrf=app.state.container.csrf)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.allowed_origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-CSRF-Token", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,172 @@
+"""FastAPI dependencies: the container, a unit of work per request, the caller, and services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from meeting_shared.container import Container
+from meeting_shared.db.models import User
+from meeting_shared.db.uow import UnitOfWork
+from meeting_shared.errors import Forbidden, Unauthenticated
+from meeting_shared.services.accounts import AccountService
+from meeting_shared.services.actors import Actor, UserRole, UserStatus
+from meeting_shared.services.attendance import AttendanceService
+from meeting_shared.services.avatars import AvatarService
+from meeting_shared.services.chat import ChatService
+from meeting_shared.services.media import MediaService
+from meeting_shared.services.meetings import MeetingService
+from meeting_shared.services.pagination import MAX_PAGE_SIZE, PageRequest
+from meeting_shared.services.user_admin import UserAdminService
+
+ACCESS_COOKIE = "access_token"
+REFRESH_COOKIE = "refresh_token"
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+async def get_uow(container: ContainerDep) -> AsyncIterator[UnitOfWork]:
+    async with container.db.session() as session:
+        yield container.unit_of_work(session)
+
+
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from login or refresh")
+
+
+async def current_actor(
+    request: Request,
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """The caller from a Bearer token or the access cookie (CSRF is checked by middleware)."""
+    token = credentials.credentials if credentials else request.cookies.get(ACCESS_COOKIE)
+    if not token:
+        raise Unauthenticated("Sign in first", code="unauthenticated")
+    claims = container.tokens.read_access(token)
+    if await container.revocations.is_revoked(claims.session_id):
+        raise Unauthenticated("The session has ended; sign in again", code="session_revoked")
+    return Actor(user_id=claims.user_id, role=UserRole(claims.role), session_id=claims.session_id)
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+async def optional_actor(
+    request: Request,
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor | None:
+    try:
+        return await current_actor(request, container, credentials)
+    except Unauthenticated:
+        return None
+
+
+OptionalActorDep = Annotated[Actor | None, Depends(optional_actor)]
+
+
+async def current_admin(actor: ActorDep, uow: UowDep) -> Actor:
+    """Admin endpoints re-check the role in the database, not only the token's claim."""
+    user = await uow.session.get(User, actor.user_id)
+    if user is None or user.role != UserRole.ADMIN or user.status != UserStatus.ACTIVE:
+        raise Forbidden("Administrators only", code="admin_only")
+    return Actor(user_id=actor.user_id, role=UserRole.ADMIN, session_id=actor.session_id)
+
+
+AdminDep = Annotated[Actor, Depends(current_admin)]
+
+
+def page_request(
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
+) -> PageRequest:
+    return PageRequest(page=page, page_size=page_size)
+
+
+PageDep = Annotated[PageRequest, Depends(page_request)]
+
+
+def client_ip(request: Request, container: ContainerDep) -> str:
+    if container.settings.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+ClientIpDep = Annotated[str, Depends(client_ip)]
+
+
+def account_service(uow: UowDep, container: ContainerDep) -> AccountService:
+    settings = container.settings
+    return AccountService(
+        uow,
+        hasher=container.hasher,
+        tokens=container.tokens,
+        revocations=container.revocations,
+        limiter=container.limiter,
+        sealer=container.sealer,
+        refresh_ttl=settings.refresh_token_ttl_seconds,
+        reset_ttl=settings.password_reset_ttl_seconds,
+    )
+
+
+def user_admin_service(uow: UowDep, container: ContainerDep) -> UserAdminService:
+    return UserAdminService(uow, revocations=container.revocations)
+
+
+def avatar_service(uow: UowDep, container: ContainerDep) -> AvatarService:
+    return AvatarService(
+        uow,
+        blobs=container.blobs,
+        max_bytes=container.settings.avatar_max_bytes,
+        size=container.settings.avatar_size,
+    )
+
+
+def meeting_service(uow: UowDep, container: ContainerDep) -> MeetingService:
+    return MeetingService(uow, hasher=container.hasher)
+
+
+def attendance_service(uow: UowDep, container: ContainerDep) -> AttendanceService:
+    return AttendanceService(
+        uow,
+        hasher=container.hasher,
+        tokens=container.tokens,
+        limiter=container.limiter,
+        nodes=container.settings.media_nodes,
+    )
+
+
+def chat_service(uow: UowDep, container: ContainerDep) -> ChatService:
+    return ChatService(uow, limiter=container.limiter)
+
+
+def media_service(uow: UowDep, container: ContainerDep) -> MediaService:
+    return MediaService(
+        uow,
+        blobs=container.blobs,
+        max_bytes=container.settings.upload_max_bytes,
+        upload_ttl=container.settings.upload_url_ttl_seconds,
+        download_ttl=container.settings.download_url_ttl_seconds,
+    )
+
+
+AccountsDep = Annotated[AccountService, Depends(account_service)]
+UserAdminDep = Annotated[UserAdminService, Depends(user_admin_service)]
+AvatarsDep = Annotated[AvatarService, Depends(avatar_service)]
+MeetingsDep = Annotated[MeetingService, Depends(meeting_service)]
+AttendanceDep = Annotated[AttendanceService, Depends(attendance_service)]
+ChatDep = Annotated[ChatService, Depends(chat_service)]
+MediaDep = Annotated[MediaService, Depends(media_service)]

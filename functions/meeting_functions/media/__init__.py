@@ -1,0 +1,1 @@
+"""The media function: the media library (uploads, metadata, thumbnails, downloads)."""

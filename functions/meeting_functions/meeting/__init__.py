@@ -1,0 +1,1 @@
+"""The meeting function: scheduling, joining, participants, lobby, invites, chat history."""

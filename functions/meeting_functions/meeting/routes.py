@@ -1,0 +1,276 @@
+"""HTTP routes of the meeting function."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import AwareDatetime
+
+from meeting_functions.http.deps import (
+    ActorDep,
+    AdminDep,
+    AttendanceDep,
+    ChatDep,
+    ContainerDep,
+    MeetingsDep,
+    PageDep,
+)
+from meeting_functions.http.schemas import (
+    ChatHistory,
+    ChatMessagePublic,
+    InvitePublic,
+    JoinResponse,
+    LobbyEntryPublic,
+    MeetingPublic,
+    PagePublic,
+    ParticipantPublic,
+    RecordingPublic,
+    WaitingResponse,
+)
+from meeting_shared.services.attendance import Admission, InviteRequest, JoinRequest, RoleChange
+from meeting_shared.services.chat import NewMessage
+from meeting_shared.services.meetings import MeetingChange, MeetingDraft, MeetingStatus, MeetingView
+from meeting_shared.services.pagination import Page
+
+meetings = APIRouter(tags=["meetings"])
+admin = APIRouter(prefix="/admin", tags=["admin"])
+
+
+def _public(view: MeetingView) -> MeetingPublic:
+    return MeetingPublic.of(view.meeting, view.my_role)
+
+
+def _page(page: Page[MeetingView]) -> PagePublic[MeetingPublic]:
+    return PagePublic[MeetingPublic].build(page, _public)
+
+
+@meetings.post("/meetings", status_code=status.HTTP_201_CREATED, response_model=MeetingPublic)
+async def create_meeting(
+    draft: MeetingDraft, actor: ActorDep, service: MeetingsDep
+) -> MeetingPublic:
+    return _public(await service.create(actor, draft))
+
+
+@meetings.get("/meetings", response_model=PagePublic[MeetingPublic])
+async def list_meetings(
+    actor: ActorDep,
+    service: MeetingsDep,
+    page: PageDep,
+    meeting_status: Annotated[MeetingStatus | None, Query(alias="status")] = None,
+) -> PagePublic[MeetingPublic]:
+    """Meetings the caller hosts, was invited to or took part in, newest first."""
+    return _page(await service.list_mine(actor, page, status=meeting_status))
+
+
+@meetings.get("/my/meetings/upcoming", response_model=PagePublic[MeetingPublic])
+async def upcoming_meetings(
+    actor: ActorDep, service: MeetingsDep, page: PageDep
+) -> PagePublic[MeetingPublic]:
+    return _page(await service.upcoming(actor, page))
+
+
+@meetings.get("/my/meetings/history", response_model=PagePublic[MeetingPublic])
+async def meeting_history(
+    actor: ActorDep, service: MeetingsDep, page: PageDep
+) -> PagePublic[MeetingPublic]:
+    return _page(await service.history(actor, page))
+
+
+@meetings.get("/meetings/{meeting_id}", response_model=MeetingPublic)
+async def get_meeting(
+    meeting_id: uuid.UUID, actor: ActorDep, service: MeetingsDep
+) -> MeetingPublic:
+    return _public(await service.get(actor, meeting_id))
+
+
+@meetings.patch("/meetings/{meeting_id}", response_model=MeetingPublic)
+async def update_meeting(
+    meeting_id: uuid.UUID, change: MeetingChange, actor: ActorDep, service: MeetingsDep
+) -> MeetingPublic:
+    return _public(await service.update(actor, meeting_id, change))
+
+
+@meetings.delete("/meetings/{meeting_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def cancel_meeting(meeting_id: uuid.UUID, actor: ActorDep, service: MeetingsDep) -> None:
+    """Cancel a meeting that is not live (the host only)."""
+    await service.cancel(actor, meeting_id)
+
+
+@meetings.post(
+    "/meetings/{meeting_id}/join",
+    response_model=JoinResponse,
+    responses={202: {"model": WaitingResponse, "description": "Waiting in the lobby"}},
+)
+async def join_meeting(
+    meeting_id: uuid.UUID,
+    actor: ActorDep,
+    service: AttendanceDep,
+    container: ContainerDep,
+    response: Response,
+    request: JoinRequest | None = None,
+) -> JoinResponse | WaitingResponse:
+    """Join (or ask to join) a meeting; answers 202 while waiting in the lobby."""
+    outcome = await service.join(actor, meeting_id, request or JoinRequest())
+    if not isinstance(outcome, Admission):
+        response.status_code = status.HTTP_202_ACCEPTED
+        return WaitingResponse(
+            meeting_id=outcome.meeting.id, requested_at=outcome.entry.requested_at
+        )
+    return JoinResponse(
+        meeting=MeetingPublic.of(outcome.meeting, outcome.participant.role),  # type: ignore[arg-type]
+        participant_id=outcome.participant.id,
+        role=outcome.participant.role,
+        node_id=outcome.node.id,
+        signaling_url=outcome.node.signaling_url,
+        join_token=outcome.join_token,
+        join_token_expires_at=outcome.join_token_expires_at,
+        ice_servers=container.settings.ice_servers,
+    )
+
+
+@meetings.post("/meetings/{meeting_id}/leave", status_code=status.HTTP_204_NO_CONTENT)
+async def leave_meeting(meeting_id: uuid.UUID, actor: ActorDep, service: AttendanceDep) -> None:
+    await service.leave(actor, meeting_id)
+
+
+@meetings.post("/meetings/{meeting_id}/start", response_model=MeetingPublic)
+async def start_meeting(
+    meeting_id: uuid.UUID, actor: ActorDep, service: MeetingsDep
+) -> MeetingPublic:
+    return _public(await service.start(actor, meeting_id))
+
+
+@meetings.post("/meetings/{meeting_id}/end", response_model=MeetingPublic)
+async def end_meeting(
+    meeting_id: uuid.UUID, actor: ActorDep, service: MeetingsDep
+) -> MeetingPublic:
+    return _public(await service.end(actor, meeting_id))
+
+
+@meetings.get("/meetings/{meeting_id}/participants", response_model=list[ParticipantPublic])
+async def list_participants(
+    meeting_id: uuid.UUID, actor: ActorDep, service: AttendanceDep
+) -> list[ParticipantPublic]:
+    return [ParticipantPublic.of(p, u) for p, u in await service.participants(actor, meeting_id)]
+
+
+@meetings.patch("/meetings/{meeting_id}/participants/{user_id}", response_model=ParticipantPublic)
+async def change_participant_role(
+    meeting_id: uuid.UUID,
+    user_id: uuid.UUID,
+    change: RoleChange,
+    actor: ActorDep,
+    service: AttendanceDep,
+) -> ParticipantPublic:
+    await service.change_role(actor, meeting_id, user_id, change)
+    rows = await service.participants(actor, meeting_id)
+    return next(ParticipantPublic.of(p, u) for p, u in rows if u.id == user_id)
+
+
+@meetings.delete(
+    "/meetings/{meeting_id}/participants/{user_id}", status_code=status.HTTP_204_NO_CONTENT
+)
+async def remove_participant(
+    meeting_id: uuid.UUID, user_id: uuid.UUID, actor: ActorDep, service: AttendanceDep
+) -> None:
+    await service.remove(actor, meeting_id, user_id)
+
+
+@meetings.get("/meetings/{meeting_id}/lobby", response_model=list[LobbyEntryPublic])
+async def list_lobby(
+    meeting_id: uuid.UUID, actor: ActorDep, service: AttendanceDep
+) -> list[LobbyEntryPublic]:
+    return [
+        LobbyEntryPublic.of(entry, user) for entry, user in await service.lobby(actor, meeting_id)
+    ]
+
+
+@meetings.post(
+    "/meetings/{meeting_id}/lobby/{user_id}/admit", status_code=status.HTTP_204_NO_CONTENT
+)
+async def admit(
+    meeting_id: uuid.UUID, user_id: uuid.UUID, actor: ActorDep, service: AttendanceDep
+) -> None:
+    await service.decide(actor, meeting_id, user_id, admit=True)
+
+
+@meetings.post(
+    "/meetings/{meeting_id}/lobby/{user_id}/deny", status_code=status.HTTP_204_NO_CONTENT
+)
+async def deny(
+    meeting_id: uuid.UUID, user_id: uuid.UUID, actor: ActorDep, service: AttendanceDep
+) -> None:
+    await service.decide(actor, meeting_id, user_id, admit=False)
+
+
+@meetings.post(
+    "/meetings/{meeting_id}/invites",
+    status_code=status.HTTP_201_CREATED,
+    response_model=InvitePublic,
+)
+async def create_invite(
+    meeting_id: uuid.UUID,
+    actor: ActorDep,
+    service: AttendanceDep,
+    container: ContainerDep,
+    request: InviteRequest | None = None,
+) -> InvitePublic:
+    """Invite a user directly, or (with no user) create a shareable invite link."""
+    created = await service.invite(actor, meeting_id, request or InviteRequest())
+    return InvitePublic.of(created.invite, created.token, container.settings.public_url)
+
+
+@meetings.get("/meetings/{meeting_id}/messages", response_model=ChatHistory)
+async def chat_history(
+    meeting_id: uuid.UUID,
+    actor: ActorDep,
+    service: ChatDep,
+    before: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ChatHistory:
+    page = await service.history(actor, meeting_id, before=before, limit=limit)
+    return ChatHistory(
+        items=[ChatMessagePublic.of(m, u) for m, u in page.items], next_before=page.next_before
+    )
+
+
+@meetings.post(
+    "/meetings/{meeting_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChatMessagePublic,
+)
+async def post_message(
+    meeting_id: uuid.UUID, message: NewMessage, actor: ActorDep, service: ChatDep
+) -> ChatMessagePublic:
+    return ChatMessagePublic.of(*await service.post(actor, meeting_id, message))
+
+
+@meetings.get("/meetings/{meeting_id}/recordings", response_model=list[RecordingPublic])
+async def list_recordings(
+    meeting_id: uuid.UUID, actor: ActorDep, service: MeetingsDep
+) -> list[RecordingPublic]:
+    return [RecordingPublic.of(r) for r in await service.recordings(actor, meeting_id)]
+
+
+@admin.get("/meetings", response_model=PagePublic[MeetingPublic])
+async def admin_list_meetings(
+    _admin: AdminDep,
+    service: MeetingsDep,
+    page: PageDep,
+    meeting_status: Annotated[MeetingStatus | None, Query(alias="status")] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+) -> PagePublic[MeetingPublic]:
+    result = await service.admin_list(page, status=meeting_status, q=q)
+    return PagePublic[MeetingPublic].build(result, MeetingPublic.of)
+
+
+@admin.post("/meetings/{meeting_id}/end", response_model=MeetingPublic)
+async def admin_end_meeting(
+    meeting_id: uuid.UUID, admin_actor: AdminDep, service: MeetingsDep
+) -> MeetingPublic:
+    return MeetingPublic.of(await service.admin_end(admin_actor, meeting_id))
+
+
+ROUTERS = (meetings, admin)

@@ -1,0 +1,1 @@
+"""The user function: authentication, profiles and user administration."""

@@ -1,0 +1,138 @@
+"""Wiring: builds every adapter from settings, once per process (or Lambda environment)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from meeting_shared.blobs import BlobStore
+from meeting_shared.db.engine import Database
+from meeting_shared.db.uow import UnitOfWork
+from meeting_shared.events import EventBus, InProcessEventBus
+from meeting_shared.mail import FileMailSink, Mailer, SmtpMailer
+from meeting_shared.notifications import Notifier
+from meeting_shared.outbox import OutboxRelay
+from meeting_shared.security import CsrfTokens, PasswordHasher, Sealer, TokenService, derive_key
+from meeting_shared.services.rate_limits import RateLimiter
+from meeting_shared.services.sessions import SessionRevocations
+from meeting_shared.settings import Settings
+from meeting_shared.state import StateStore
+
+logger = logging.getLogger(__name__)
+
+
+def build_state_store(settings: Settings) -> StateStore:
+    if settings.uses_redis:
+        from meeting_shared.state.redis import RedisStateStore
+
+        return RedisStateStore.from_url(settings.redis_url)
+    from meeting_shared.state.memory import MemoryStateStore
+
+    return MemoryStateStore()
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    if settings.uses_s3:
+        from meeting_shared.blobs.s3 import S3BlobStore
+
+        return S3BlobStore(
+            endpoint_url=settings.s3_endpoint or None,
+            public_endpoint_url=settings.s3_public_endpoint or None,
+            region=settings.s3_region,
+            bucket=settings.s3_bucket,
+            access_key=settings.s3_access_key or None,
+            secret_key=settings.s3_secret_key or None,
+        )
+    from meeting_shared.blobs.local import LocalBlobStore
+
+    return LocalBlobStore(
+        root=settings.data_dir / "blobs",
+        signing_key=derive_key(settings.jwt_secret, "blob-urls"),
+        public_url=settings.public_url,
+    )
+
+
+def build_mailer(settings: Settings) -> Mailer:
+    if settings.smtp_host:
+        return SmtpMailer(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            sender=settings.mail_from,
+        )
+    return FileMailSink(settings.data_dir / "mail" / "outbox.jsonl")
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    state: StateStore
+    blobs: BlobStore
+    bus: EventBus
+    relay: OutboxRelay
+    hasher: PasswordHasher
+    tokens: TokenService
+    sealer: Sealer
+    csrf: CsrfTokens
+    limiter: RateLimiter
+    revocations: SessionRevocations
+    mailer: Mailer
+    source: str
+
+    @classmethod
+    def build(cls, settings: Settings, *, source: str = "gateway") -> Container:
+        db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        state = build_state_store(settings)
+        bus = InProcessEventBus()
+        sealer = Sealer(settings.jwt_secret)
+        mailer = build_mailer(settings)
+        Notifier(db=db, mailer=mailer, sealer=sealer, public_url=settings.public_url).subscribe(bus)
+        return cls(
+            settings=settings,
+            db=db,
+            state=state,
+            blobs=build_blob_store(settings),
+            bus=bus,
+            relay=OutboxRelay(db, bus),
+            hasher=PasswordHasher(
+                time_cost=settings.argon2_time_cost,
+                memory_kib=settings.argon2_memory_kib,
+                parallelism=settings.argon2_parallelism,
+            ),
+            tokens=TokenService(
+                settings.jwt_secret,
+                issuer=settings.jwt_issuer,
+                access_ttl=settings.access_token_ttl_seconds,
+                join_ttl=settings.join_token_ttl_seconds,
+            ),
+            sealer=sealer,
+            csrf=CsrfTokens(settings.jwt_secret),
+            limiter=RateLimiter(
+                state,
+                {
+                    "login": settings.rate_limit_login,
+                    "login_ip": settings.rate_limit_login_ip,
+                    "register": settings.rate_limit_register,
+                    "password_reset": settings.rate_limit_password_reset,
+                    "refresh": settings.rate_limit_refresh,
+                    "chat": settings.rate_limit_chat,
+                },
+            ),
+            revocations=SessionRevocations(state, access_ttl=settings.access_token_ttl_seconds),
+            mailer=mailer,
+            source=source,
+        )
+
+    def unit_of_work(self, session: AsyncSession) -> UnitOfWork:
+        return UnitOfWork(session, source=self.source, on_commit=self.relay.notify)
+
+    async def aclose(self) -> None:
+        await self.bus.aclose()
+        await self.blobs.aclose()
+        await self.state.aclose()
+        await self.db.aclose()

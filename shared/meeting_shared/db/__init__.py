@@ -1,0 +1,1 @@
+"""Relational storage: SQLAlchemy models, engine and unit of work (SQLite or PostgreSQL)."""

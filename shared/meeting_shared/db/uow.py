@@ -1,0 +1,51 @@
+"""The unit of work: one database transaction plus the events it records (the outbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from meeting_shared.db.models import OutboxEvent
+from meeting_shared.errors import Conflict
+from meeting_shared.events import EventData
+
+
+class UnitOfWork:
+    """Wraps one session; ``record`` queues an event that commits atomically with the change."""
+
+    def __init__(
+        self, session: AsyncSession, *, source: str, on_commit: Callable[[], None] | None = None
+    ) -> None:
+        self.session = session
+        self._source = source
+        self._on_commit = on_commit
+        self._recorded = False
+
+    def record(self, data: EventData) -> None:
+        event = data.envelope(self._source)
+        self.session.add(
+            OutboxEvent(
+                id=event.id,
+                type=event.type,
+                key=event.key,
+                payload=event.model_dump(mode="json"),
+                created_at=event.time,
+            )
+        )
+        self._recorded = True
+
+    async def commit(self) -> None:
+        try:
+            await self.session.commit()
+        except IntegrityError as exc:
+            await self.session.rollback()
+            raise Conflict("The change conflicts with existing data", code="conflict") from exc
+        if self._recorded and self._on_commit is not None:
+            self._on_commit()
+        self._recorded = False
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+        self._recorded = False

@@ -1,0 +1,291 @@
+"""Typed domain events and the event-bus port.
+
+Every state change records an event in the same database transaction as the change (the outbox
+table); a relay publishes them to the bus. Events share one envelope: ``id``, ``type``, ``source``,
+``time``, ``subject``, ``key`` (ordering key: meeting or user), ``schema_version`` and ``data``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from meeting_shared.clock import utcnow
+
+logger = logging.getLogger(__name__)
+
+
+class Event(BaseModel):
+    """The envelope every event travels in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    type: str
+    source: str
+    time: datetime
+    subject: str
+    key: str
+    schema_version: int = 1
+    data: dict[str, Any]
+
+
+class EventData(BaseModel):
+    """Base of every typed event payload; subclasses name their ``event_type``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+    registry: ClassVar[dict[str, type[EventData]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "event_type" in cls.__dict__:
+            EventData.registry[cls.event_type] = cls
+
+    def subject(self) -> str:
+        raise NotImplementedError
+
+    def key(self) -> str:
+        raise NotImplementedError
+
+    def envelope(self, source: str) -> Event:
+        return Event(
+            id=uuid.uuid4(),
+            type=self.event_type,
+            source=source,
+            time=utcnow(),
+            subject=self.subject(),
+            key=self.key(),
+            schema_version=self.schema_version,
+            data=self.model_dump(mode="json"),
+        )
+
+
+def parse_event_data(event: Event) -> EventData:
+    """The typed payload of an envelope (raises ``KeyError`` for an unknown type)."""
+    return EventData.registry[event.type].model_validate(event.data)
+
+
+class UserEvent(EventData):
+    user_id: uuid.UUID
+
+    def subject(self) -> str:
+        return f"user/{self.user_id}"
+
+    def key(self) -> str:
+        return str(self.user_id)
+
+
+class MeetingEvent(EventData):
+    meeting_id: uuid.UUID
+
+    def subject(self) -> str:
+        return f"meeting/{self.meeting_id}"
+
+    def key(self) -> str:
+        return str(self.meeting_id)
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+class UserRegistered(UserEvent):
+    event_type = "user.registered"
+    username: str
+
+
+class UserUpdated(UserEvent):
+    event_type = "user.updated"
+    fields: list[str]
+    actor_id: uuid.UUID | None = None
+
+
+class UserRoleChanged(UserEvent):
+    event_type = "user.role_changed"
+    role: str
+    actor_id: uuid.UUID
+
+
+class UserBanned(UserEvent):
+    event_type = "user.banned"
+    actor_id: uuid.UUID
+    reason: str | None = None
+
+
+class UserUnbanned(UserEvent):
+    event_type = "user.unbanned"
+    actor_id: uuid.UUID
+
+
+class UserDeleted(UserEvent):
+    event_type = "user.deleted"
+    actor_id: uuid.UUID
+
+
+class PasswordChanged(UserEvent):
+    event_type = "user.password_changed"
+    via_reset: bool = False
+
+
+class PasswordResetRequested(UserEvent):
+    """Carries the reset token sealed (encrypted) so it never rests in the outbox in clear."""
+
+    event_type = "user.password_reset_requested"
+    sealed_token: str
+    expires_at: datetime
+
+
+# --- meetings ----------------------------------------------------------------------------------
+
+
+class MeetingCreated(MeetingEvent):
+    event_type = "meeting.created"
+    host_id: uuid.UUID
+    title: str
+    start_time: datetime
+
+
+class MeetingUpdated(MeetingEvent):
+    event_type = "meeting.updated"
+    actor_id: uuid.UUID
+    fields: list[str]
+
+
+class MeetingStarted(MeetingEvent):
+    event_type = "meeting.started"
+    actor_id: uuid.UUID
+
+
+class MeetingEnded(MeetingEvent):
+    event_type = "meeting.ended"
+    actor_id: uuid.UUID
+
+
+class MeetingCancelled(MeetingEvent):
+    event_type = "meeting.cancelled"
+    actor_id: uuid.UUID
+
+
+class InviteCreated(MeetingEvent):
+    event_type = "meeting.invite_created"
+    invite_id: uuid.UUID
+    actor_id: uuid.UUID
+    invitee_id: uuid.UUID | None = None
+
+
+class ParticipantJoined(MeetingEvent):
+    event_type = "participant.joined"
+    user_id: uuid.UUID
+    role: str
+    node_id: str
+
+
+class ParticipantLeft(MeetingEvent):
+    event_type = "participant.left"
+    user_id: uuid.UUID
+
+
+class ParticipantRemoved(MeetingEvent):
+    event_type = "participant.removed"
+    user_id: uuid.UUID
+    actor_id: uuid.UUID
+
+
+class ParticipantRoleChanged(MeetingEvent):
+    event_type = "participant.role_changed"
+    user_id: uuid.UUID
+    role: str
+    actor_id: uuid.UUID
+
+
+class ParticipantWaiting(MeetingEvent):
+    event_type = "participant.waiting"
+    user_id: uuid.UUID
+
+
+class ParticipantAdmitted(MeetingEvent):
+    event_type = "participant.admitted"
+    user_id: uuid.UUID
+    actor_id: uuid.UUID
+
+
+class ParticipantDenied(MeetingEvent):
+    event_type = "participant.denied"
+    user_id: uuid.UUID
+    actor_id: uuid.UUID
+
+
+class ChatMessagePosted(MeetingEvent):
+    event_type = "chat.message"
+    message_id: uuid.UUID
+    sender_id: uuid.UUID
+
+
+# --- media -------------------------------------------------------------------------------------
+
+
+class MediaUploaded(UserEvent):
+    event_type = "media.uploaded"
+    media_id: uuid.UUID
+    kind: str
+    size_bytes: int
+
+
+class MediaDeleted(UserEvent):
+    event_type = "media.deleted"
+    media_id: uuid.UUID
+    actor_id: uuid.UUID
+
+
+# --- the bus -----------------------------------------------------------------------------------
+
+EventHandler = Callable[[Event], Awaitable[None]]
+
+
+class EventBus(Protocol):
+    async def publish(self, events: Sequence[Event]) -> None:
+        """Deliver events in order; raise ``Unavailable`` if they could not be handed over."""
+        ...
+
+    def subscribe(self, pattern: str, handler: EventHandler) -> None:
+        """Call ``handler`` for every event whose type matches the glob ``pattern``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class InProcessEventBus:
+    """Embedded adapter: handlers run in this process, in publish order.
+
+    A failing handler is logged and does not stop the others (a consumer's failure must never
+    undo a state change that already committed).
+    """
+
+    def __init__(self) -> None:
+        self._subscriptions: list[tuple[str, EventHandler]] = []
+
+    def subscribe(self, pattern: str, handler: EventHandler) -> None:
+        self._subscriptions.append((pattern, handler))
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        for event in events:
+            for pattern, handler in self._subscriptions:
+                if fnmatch.fnmatchcase(event.type, pattern):
+                    try:
+                        await handler(event)
+                    except Exception:
+                        logger.exception(
+                            "event handler failed",
+                            extra={"event_id": str(event.id), "event_type": event.type},
+                        )
+
+    async def aclose(self) -> None:
+        self._subscriptions.clear()

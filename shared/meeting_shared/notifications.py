@@ -1,0 +1,47 @@
+"""Event consumers that tell people things: password-reset mails."""
+
+from __future__ import annotations
+
+import logging
+
+from meeting_shared.db.engine import Database
+from meeting_shared.db.models import User
+from meeting_shared.events import Event, EventBus, PasswordResetRequested, parse_event_data
+from meeting_shared.mail import Mail, Mailer
+from meeting_shared.security import Sealer
+
+logger = logging.getLogger(__name__)
+
+
+class Notifier:
+    def __init__(self, *, db: Database, mailer: Mailer, sealer: Sealer, public_url: str) -> None:
+        self._db = db
+        self._mailer = mailer
+        self._sealer = sealer
+        self._public_url = public_url
+
+    def subscribe(self, bus: EventBus) -> None:
+        bus.subscribe(PasswordResetRequested.event_type, self.on_password_reset_requested)
+
+    async def on_password_reset_requested(self, event: Event) -> None:
+        data = parse_event_data(event)
+        assert isinstance(data, PasswordResetRequested)
+        async with self._db.session() as session:
+            user = await session.get(User, data.user_id)
+        if user is None:
+            return
+        token = self._sealer.open(data.sealed_token)
+        link = f"{self._public_url}/reset-password?token={token}"
+        await self._mailer.send(
+            Mail(
+                to=user.email,
+                subject="Reset your meeting-system password",
+                text=(
+                    f"Hello {user.display_name},\n\nSomeone asked to reset the password of your "
+                    f"account. Open this link to choose a new one (it expires at "
+                    f"{data.expires_at:%Y-%m-%d %H:%M} UTC):\n\n{link}\n\n"
+                    "If it was not you, ignore this mail.\n"
+                ),
+            )
+        )
+        logger.info("password reset mail sent", extra={"user_id": str(user.id)})

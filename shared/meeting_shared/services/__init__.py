@@ -1,0 +1,1 @@
+"""Domain services: plain Python over the ports (unit of work, state, blobs, tokens)."""

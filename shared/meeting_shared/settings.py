@@ -1,0 +1,190 @@
+"""Settings, read once from the environment (and an optional ``.env`` file).
+
+Every backend is chosen here: leave ``REDIS_URL``/``S3_ENDPOINT`` unset and the embedded adapters
+run in-process; set them and the same code talks to Redis and S3. Production refuses to start with
+placeholder secrets.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - the placeholder we refuse
+_PLACEHOLDER_KEYS = {"", "minioadmin", "admin", "password", "secret", "changeme", "test", "any"}
+MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class MediaNode(BaseModel):
+    """A media (signaling + SFU) node that rooms can be assigned to."""
+
+    id: str
+    signaling_url: str
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    environment: Environment = Environment.DEVELOPMENT
+
+    # Local gateway
+    host: str = "127.0.0.1"
+    port: int = 8800
+    public_url: str = Field(
+        default="",
+        description="Base URL clients use to reach the gateway; default http://HOST:PORT",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    web_dir: Path = Path("web/dist")
+    data_dir: Path = Path("var")
+    log_level: str = "INFO"
+    api_gateway_base_path: str = Field(
+        default="/", description="Stage prefix stripped from paths behind API Gateway"
+    )
+
+    # Backends: embedded when unset
+    database_url: str = ""
+    database_pool_size: int = 10
+    redis_url: str = ""
+    s3_endpoint: str = ""
+    s3_public_endpoint: str = ""
+    s3_bucket: str = "meeting-media"
+    s3_region: str = "us-east-1"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+
+    # Auth
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_issuer: str = "meeting-system"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    join_token_ttl_seconds: int = 120
+    password_reset_ttl_seconds: int = 3600
+    cookie_secure: bool | None = None  # default: on in production
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+
+    # Rate limits: "COUNT/SECONDS"
+    rate_limit_login: str = "10/60"
+    rate_limit_login_ip: str = "60/60"
+    rate_limit_register: str = "20/3600"
+    rate_limit_password_reset: str = "5/900"  # noqa: S105 - a rate, not a password
+    rate_limit_refresh: str = "60/60"
+    rate_limit_chat: str = "20/10"
+    trust_forwarded_for: bool = False
+
+    # Meetings and media
+    media_nodes: Annotated[list[MediaNode], NoDecode] = Field(default_factory=list)
+    ice_servers: Annotated[list[dict[str, Any]], NoDecode] = Field(default_factory=list)
+    upload_max_bytes: int = 200 * 1024 * 1024
+    avatar_max_bytes: int = 5 * 1024 * 1024
+    avatar_size: int = 256
+    upload_url_ttl_seconds: int = 900
+    download_url_ttl_seconds: int = 300
+
+    # Mail (password reset, invites): SMTP when configured, else a file sink
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    mail_from: str = "meeting-system <no-reply@localhost>"
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("media_nodes", "ice_servers", mode="before")
+    @classmethod
+    def _parse_json_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else []
+        return value
+
+    @model_validator(mode="after")
+    def _fill_defaults_and_refuse_placeholders(self) -> Self:
+        if not self.public_url:
+            self.public_url = f"http://{self.host}:{self.port}"
+        self.public_url = self.public_url.rstrip("/")
+        if not self.allowed_origins:
+            self.allowed_origins = [self.public_url]
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'meeting.db'}"
+        if not self.media_nodes:
+            ws_base = "ws" + self.public_url.removeprefix("http")
+            self.media_nodes = [MediaNode(id="local", signaling_url=f"{ws_base}/ws/signaling")]
+        for spec in (
+            self.rate_limit_login,
+            self.rate_limit_login_ip,
+            self.rate_limit_register,
+            self.rate_limit_password_reset,
+            self.rate_limit_refresh,
+            self.rate_limit_chat,
+        ):
+            parse_rate(spec)
+        if self.environment is Environment.PRODUCTION:
+            self._refuse_placeholders()
+        return self
+
+    def _refuse_placeholders(self) -> None:
+        problems = []
+        if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < MIN_SECRET_LENGTH:
+            problems.append(
+                f"JWT_SECRET must be set to a random value of >= {MIN_SECRET_LENGTH} chars"
+            )
+        if self.s3_endpoint and (
+            self.s3_access_key.lower() in _PLACEHOLDER_KEYS
+            or self.s3_secret_key.lower() in _PLACEHOLDER_KEYS
+            or len(self.s3_secret_key) < 8
+        ):
+            problems.append("S3_ACCESS_KEY/S3_SECRET_KEY must be set to real credentials")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_url)
+
+    @property
+    def uses_s3(self) -> bool:
+        return bool(self.s3_endpoint) or self.environment is Environment.PRODUCTION
+
+
+def parse_rate(spec: str) -> tuple[int, float]:
+    """Parse ``"COUNT/SECONDS"`` into (count, window)."""
+    try:
+        count, window = spec.split("/")
+        parsed = int(count), float(window)
+    except ValueError as exc:
+        raise ValueError(f"rate limit {spec!r} must look like COUNT/SECONDS") from exc
+    if parsed[0] < 1 or parsed[1] <= 0:
+        raise ValueError(f"rate limit {spec!r} must be positive")
+    return parsed
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use (never at import)."""
+    return Settings()

@@ -1,0 +1,55 @@
+"""The state-store port.
+
+Embedded mode keeps this state in the process; production keeps it in Redis so that every gateway
+worker, Lambda and media node sees the same sessions, rate limits and room presence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """Outcome of one hit on a rate limit."""
+
+    allowed: bool
+    remaining: int
+    retry_after: float  # seconds until the next hit may succeed; 0 when allowed
+
+
+class StateStore(Protocol):
+    """Key/value, hash and counter operations with expiry. Keys are plain strings."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        """Values for ``keys`` in order, in one round trip."""
+        ...
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None: ...
+
+    async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
+        """Set ``key`` only if it does not exist; True when this call set it."""
+        ...
+
+    async def delete(self, *keys: str) -> None: ...
+
+    async def hit(self, key: str, limit: int, window: float) -> RateDecision:
+        """Count one event against ``limit`` events per ``window`` seconds (sliding window)."""
+        ...
+
+    async def hash_set(self, key: str, field: str, value: str, ttl: float | None = None) -> None:
+        """Set one field of a hash; ``ttl`` (if given) refreshes the whole hash's expiry."""
+        ...
+
+    async def hash_delete(self, key: str, field: str) -> None: ...
+
+    async def hash_get_all(self, key: str) -> dict[str, str]: ...
+
+    async def ping(self) -> None:
+        """Raise ``Unavailable`` when the store cannot be reached."""
+        ...
+
+    async def aclose(self) -> None: ...
