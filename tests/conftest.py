@@ -1,0 +1,253 @@
+"""Shared fixtures: the whole gateway on a real loopback port, backed by real PostgreSQL, Redis
+and SeaweedFS (started by ``tests.services``), plus helpers to act as users."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+import uvicorn
+
+from meeting_functions.gateway import create_gateway
+from meeting_shared.container import Container
+from meeting_shared.db.migrate import upgrade_async
+from meeting_shared.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.services import S3Config
+
+pytest_plugins = ["tests.services"]
+
+PASSWORD = "correct horse battery"
+GENEROUS_LIMIT = "100000/60"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def production_settings(
+    *,
+    postgres_url: str,
+    redis_url: str,
+    s3: S3Config,
+    data_dir: Path,
+    port: int,
+    **overrides: Any,
+) -> Settings:
+    """Settings of a production-shaped deployment (PostgreSQL, Redis, S3) for tests."""
+    values: dict[str, Any] = {
+        "environment": "test",
+        "port": port,
+        "database_url": postgres_url,
+        "redis_url": redis_url,
+        "s3_endpoint": s3.endpoint_url,
+        "s3_bucket": s3.bucket,
+        "s3_region": s3.region,
+        "s3_access_key": s3.access_key,
+        "s3_secret_key": s3.secret_key,
+        "jwt_secret": secrets.token_urlsafe(48),
+        "data_dir": data_dir,
+        "web_dir": data_dir / "no-web",
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8192,
+        "argon2_parallelism": 1,
+        "rate_limit_login": GENEROUS_LIMIT,
+        "rate_limit_login_ip": GENEROUS_LIMIT,
+        "rate_limit_register": GENEROUS_LIMIT,
+        "rate_limit_password_reset": GENEROUS_LIMIT,
+        "rate_limit_refresh": GENEROUS_LIMIT,
+        "rate_limit_chat": GENEROUS_LIMIT,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+    container: Container
+
+    @property
+    def mail_file(self) -> Path:
+        return self.settings.data_dir / "mail" / "outbox.jsonl"
+
+
+async def start_live_server(settings: Settings) -> tuple[LiveServer, Callable[[], Awaitable[None]]]:
+    """Serve the gateway with uvicorn in this event loop; returns the server and its stopper."""
+    container = Container.build(settings)
+    app = create_gateway(settings, container)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    else:
+        raise RuntimeError("the gateway did not start")
+
+    async def stop() -> None:
+        server.should_exit = True
+        await task
+
+    return LiveServer(
+        url=f"http://127.0.0.1:{settings.port}", settings=settings, container=container
+    ), stop
+
+
+@pytest.fixture(scope="session")
+async def migrated_postgres(postgres_url: str) -> str:
+    await upgrade_async(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture(scope="session")
+async def live_server(
+    migrated_postgres: str,
+    redis_url: str,
+    s3_config: S3Config,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[LiveServer]:
+    port = free_port()
+    settings = production_settings(
+        postgres_url=migrated_postgres,
+        redis_url=redis_url,
+        s3=s3_config,
+        data_dir=tmp_path_factory.mktemp("gateway"),
+        port=port,
+    )
+    server, stop = await start_live_server(settings)
+    yield server
+    await stop()
+
+
+@dataclass
+class UserSession:
+    """A registered, signed-in user and an HTTP client that sends their Bearer token."""
+
+    id: uuid.UUID
+    username: str
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+    client: httpx.AsyncClient
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+class Api:
+    """Acts on a live server: anonymous requests and user sessions."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.server = server
+        self.client = httpx.AsyncClient(base_url=server.url, timeout=30)
+        self._clients: list[httpx.AsyncClient] = [self.client]
+
+    def new_client(self) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(base_url=self.server.url, timeout=30)
+        self._clients.append(client)
+        return client
+
+    async def register(self, prefix: str = "user", *, password: str = PASSWORD) -> dict[str, Any]:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        response = await self.client.post(
+            "/api/v1/auth/register",
+            json={"username": name, "email": f"{name}@example.com", "password": password},
+        )
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def user(self, prefix: str = "user") -> UserSession:
+        """A new user, signed in, with a client that sends their Bearer token."""
+        created = await self.register(prefix)
+        return await self.login(created["username"], created["email"])
+
+    async def login(self, username: str, email: str, password: str = PASSWORD) -> UserSession:
+        response = await self.client.post(
+            "/api/v1/auth/login", json={"login": username, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        tokens = response.json()
+        client = self.new_client()
+        client.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+        return UserSession(
+            id=uuid.UUID(tokens["user"]["id"]),
+            username=username,
+            email=email,
+            password=password,
+            access_token=tokens["access_token"],
+            refresh_token=tokens["refresh_token"],
+            client=client,
+        )
+
+    async def admin(self) -> UserSession:
+        """A new administrator (bootstrapped the way ``meeting admin create`` does)."""
+        from meeting_shared.services.accounts import Registration
+        from meeting_shared.services.user_admin import create_admin
+
+        name = f"admin_{uuid.uuid4().hex[:10]}"
+        container = self.server.container
+        async with container.db.session() as session:
+            await create_admin(
+                container.unit_of_work(session),
+                container.hasher,
+                Registration(username=name, email=f"{name}@example.com", password=PASSWORD),
+            )
+        return await self.login(name, f"{name}@example.com")
+
+    async def meeting(self, host: UserSession, **fields: Any) -> dict[str, Any]:
+        response = await host.client.post(
+            "/api/v1/meetings", json={"title": "Weekly sync", **fields}
+        )
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def mails_to(self, address: str) -> list[dict[str, Any]]:
+        path = self.server.mail_file
+        if not path.exists():
+            return []
+        mails = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [mail for mail in mails if mail["to"] == address]
+
+    async def wait_for_mail(self, address: str, seconds: float = 5.0) -> dict[str, Any]:
+        for _ in range(int(seconds / 0.05)):
+            mails = self.mails_to(address)
+            if mails:
+                return mails[-1]
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no mail reached {address} within {seconds} s")
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+
+
+@pytest.fixture
+async def api(live_server: LiveServer) -> AsyncIterator[Api]:
+    helper = Api(live_server)
+    yield helper
+    await helper.aclose()
