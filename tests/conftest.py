@@ -9,6 +9,7 @@ import secrets
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ import uvicorn
 
 from meeting_functions.gateway import create_gateway
 from meeting_shared.container import Container
-from meeting_shared.db.migrate import upgrade_async
+from meeting_shared.db.migrate import upgrade
 from meeting_shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -114,8 +115,11 @@ async def start_live_server(settings: Settings) -> tuple[LiveServer, Callable[[]
 
 
 @pytest.fixture(scope="session")
-async def migrated_postgres(postgres_url: str) -> str:
-    await upgrade_async(postgres_url)
+def migrated_postgres(postgres_url: str) -> str:
+    # Alembic runs its own event loop, so it gets a thread of its own (this fixture may be
+    # requested from inside the test loop).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(upgrade, postgres_url).result()
     return postgres_url
 
 
@@ -190,6 +194,7 @@ class Api:
             "/api/v1/auth/login", json={"login": username, "password": password}
         )
         assert response.status_code == 200, response.text
+        self.client.cookies.clear()  # the shared client stays anonymous
         tokens = response.json()
         client = self.new_client()
         client.headers["Authorization"] = f"Bearer {tokens['access_token']}"

@@ -16,6 +16,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from meeting_functions.http.deps import ContainerDep
 from meeting_shared.blobs.local import LocalBlobStore
+from meeting_shared.blobs.port import content_disposition
 from meeting_shared.errors import InvalidInput, NotFound
 
 blobs = APIRouter(tags=["media"], include_in_schema=False)
@@ -154,7 +155,12 @@ async def download_blob(
     container: ContainerDep, token: str = Query(min_length=10, max_length=4096)
 ) -> FileResponse:
     path, filename, content_type = _local_store(container).resolve_download(token)
-    return FileResponse(path, media_type=content_type, filename=filename)
+    # The same Content-Disposition S3 sends for presigned downloads.
+    return FileResponse(
+        path,
+        media_type=content_type,
+        headers={"Content-Disposition": content_disposition(filename)},
+    )
 
 
 ROUTERS = (blobs,)

@@ -100,7 +100,7 @@ async def cancel_meeting(meeting_id: uuid.UUID, actor: ActorDep, service: Meetin
 
 @meetings.post(
     "/meetings/{meeting_id}/join",
-    response_model=JoinResponse,
+    response_model=JoinResponse | WaitingResponse,
     responses={202: {"model": WaitingResponse, "description": "Waiting in the lobby"}},
 )
 async def join_meeting(

@@ -1,0 +1,63 @@
+# meeting-system: `make run` starts everything on embedded defaults; `make test` runs the whole
+# suite against real PostgreSQL, Redis and SeaweedFS (installed and started by the suite itself).
+
+PYTHON ?= python3
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+RUN    := $(UV) run --frozen
+
+.PHONY: help install run serve migrate admin test test-fast lint format typecheck bench-api clean
+
+help:
+	@echo "make run        install, migrate and start the gateway on http://127.0.0.1:8800"
+	@echo "make test       install system deps, then lint, type-check and run every test"
+	@echo "make bench-api  measure API latency/throughput, write docs/benchmarks.md"
+	@echo "make admin      create an administrator account"
+
+# uv lives in its own small venv so that `uv sync` (exact) never uninstalls it from .venv.
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv>=0.9,<1"
+
+install: $(UV)
+	$(UV) sync --frozen
+
+run: install
+	scripts/install-system-deps.sh ffmpeg
+	$(RUN) meeting migrate
+	$(RUN) meeting serve
+
+serve: install
+	$(RUN) meeting serve --migrate
+
+migrate: install
+	$(RUN) meeting migrate
+
+admin: install
+	$(RUN) meeting admin create
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+format: install
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+typecheck: install
+	$(RUN) mypy
+
+test: install
+	scripts/install-system-deps.sh
+	$(MAKE) --no-print-directory lint typecheck
+	$(RUN) pytest
+
+test-fast: install
+	$(RUN) pytest -x -q -m "unit or contract"
+
+bench-api: install
+	scripts/install-system-deps.sh
+	$(RUN) python -m scripts.bench_api
+
+clean:
+	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

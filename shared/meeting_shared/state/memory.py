@@ -1,0 +1,176 @@
+"""The embedded state store: everything in one process's memory.
+
+Values, hashes and rate-limit logs live in one dict so that, as in Redis, a key holds one kind of
+value at a time. Expiry is lazy (checked on every access) plus an amortised full sweep, so keys
+that are never read again still get dropped. Every method does its read-modify-write without
+awaiting, which is what makes it safe under asyncio without locks.
+
+Rate limits use an exact sliding log: one deque of hit times per key, holding at most ``limit``
+entries because refused hits are not recorded. The Redis adapter runs the same algorithm.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from meeting_shared.state.port import RateDecision
+
+_T = TypeVar("_T", str, dict[str, str], deque[float])
+
+# Hit times are floats from an arbitrary clock; a hit counts as out of the window this much early
+# so that ``now + retry_after`` lands past the boundary despite floating-point rounding.
+_WINDOW_SLACK = 1e-6
+
+# A full sweep runs once the writes since the last one reach the number of keys (at least this),
+# which keeps its cost O(1) amortised per write and the dead entries at most about the live ones.
+_SWEEP_MIN_WRITES = 1024
+
+
+@dataclass(slots=True)
+class _Entry:
+    value: str | dict[str, str] | deque[float]
+    expires_at: float | None
+
+
+class MemoryStateStore:
+    """A ``StateStore`` for a single process; ``clock`` (seconds, monotonic) is injectable."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._writes_since_sweep = 0
+
+    async def get(self, key: str) -> str | None:
+        return self._value(key, str)
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        # Like MGET: a key holding a hash or a rate log reads as missing rather than an error.
+        entries = [self._live(key) for key in keys]
+        return [e.value if e is not None and isinstance(e.value, str) else None for e in entries]
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        self._store(key, _Entry(value, self._deadline(ttl)))
+
+    async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
+        expires_at = self._deadline(ttl)
+        if self._live(key) is not None:
+            return False
+        self._store(key, _Entry(value, expires_at))
+        return True
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._entries.pop(key, None)
+
+    async def hit(self, key: str, limit: int, window: float) -> RateDecision:
+        check_rate(limit, window)
+        now = self._clock()
+        log = self._value(key, deque)
+        if log is None:
+            log = deque()
+            self._store(key, _Entry(log, None))
+        cutoff = now - window + _WINDOW_SLACK
+        while log and log[0] <= cutoff:
+            log.popleft()
+        if len(log) < limit:
+            log.append(now)
+            self._entries[key].expires_at = now + window
+            return RateDecision(allowed=True, remaining=limit - len(log), retry_after=0.0)
+        # The hit that must leave the window before the count drops below ``limit``; usually the
+        # oldest, unless ``limit`` shrank since the log was filled.
+        pivot = log[len(log) - limit]
+        retry_after = min(window, pivot + window - now)
+        return RateDecision(allowed=False, remaining=0, retry_after=retry_after)
+
+    async def hash_set(self, key: str, field: str, value: str, ttl: float | None = None) -> None:
+        expires_at = self._deadline(ttl)
+        fields = self._value(key, dict)
+        if fields is None:
+            fields = {}
+            self._store(key, _Entry(fields, expires_at))
+        elif ttl is not None:
+            self._entries[key].expires_at = expires_at
+        fields[field] = value
+
+    async def hash_delete(self, key: str, field: str) -> None:
+        fields = self._value(key, dict)
+        if fields is None:
+            return
+        fields.pop(field, None)
+        if not fields:
+            # Redis drops a hash with no fields left; do the same so exists/absent semantics match.
+            del self._entries[key]
+
+    async def hash_get_all(self, key: str) -> dict[str, str]:
+        fields = self._value(key, dict)
+        return dict(fields) if fields is not None else {}
+
+    async def ping(self) -> None:
+        """Always reachable: the state is in this process."""
+
+    async def aclose(self) -> None:
+        self._entries.clear()
+
+    def sweep(self) -> int:
+        """Drop every expired entry now; returns how many were dropped."""
+        now = self._clock()
+        expired = [
+            key
+            for key, entry in self._entries.items()
+            if entry.expires_at is not None and entry.expires_at <= now
+        ]
+        for key in expired:
+            del self._entries[key]
+        self._writes_since_sweep = 0
+        return len(expired)
+
+    def __len__(self) -> int:
+        """Entries held, including expired ones not yet dropped."""
+        return len(self._entries)
+
+    def _deadline(self, ttl: float | None) -> float | None:
+        if ttl is None:
+            return None
+        check_ttl(ttl)
+        return self._clock() + ttl
+
+    def _live(self, key: str) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires_at is not None and entry.expires_at <= self._clock():
+            del self._entries[key]
+            return None
+        return entry
+
+    def _value(self, key: str, kind: type[_T]) -> _T | None:
+        entry = self._live(key)
+        if entry is None:
+            return None
+        if not isinstance(entry.value, kind):
+            raise TypeError(f"key holds a {type(entry.value).__name__}, not a {kind.__name__}")
+        return entry.value
+
+    def _store(self, key: str, entry: _Entry) -> None:
+        self._entries[key] = entry
+        self._writes_since_sweep += 1
+        if self._writes_since_sweep >= max(_SWEEP_MIN_WRITES, len(self._entries)):
+            self.sweep()
+
+
+def check_ttl(ttl: float) -> None:
+    """Reject a ttl that Redis would reject, so both adapters fail the same way."""
+    if ttl <= 0:
+        raise ValueError("ttl must be positive")
+
+
+def check_rate(limit: int, window: float) -> None:
+    """Reject a rate limit that could never allow a hit."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    if window <= 0:
+        raise ValueError("window must be positive")

@@ -1,0 +1,342 @@
+"""The ``StateStore`` contract, run against the memory and the Redis adapters.
+
+Expiry and rate-limit tests use short real ttls and windows so that both adapters run the same
+code; memory-only details (the injectable clock, the sweep) are unit tests at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from meeting_shared.errors import Unavailable
+from meeting_shared.state import StateStore
+from meeting_shared.state.memory import MemoryStateStore
+from meeting_shared.state.redis import RedisStateStore
+
+Key = Callable[[str], str]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
+    adapter: StateStore
+    if request.param == "memory":
+        adapter = MemoryStateStore()
+    else:
+        # Looked up lazily so the memory half runs even where redis-server is missing.
+        adapter = RedisStateStore.from_url(request.getfixturevalue("redis_url"))
+    yield adapter
+    await adapter.aclose()
+
+
+@pytest.fixture
+def key() -> Key:
+    """Builds keys under a prefix unique to this test, so tests sharing a Redis never collide."""
+    prefix = f"test:{uuid.uuid4().hex}:"
+    return lambda name: prefix + name
+
+
+@pytest.mark.contract
+class TestStateStoreContract:
+    async def test_get_of_missing_key_is_none(self, store: StateStore, key: Key) -> None:
+        assert await store.get(key("missing")) is None
+
+    async def test_set_then_get_and_overwrite(self, store: StateStore, key: Key) -> None:
+        await store.set(key("a"), "one")
+        assert await store.get(key("a")) == "one"
+        await store.set(key("a"), "two")
+        assert await store.get(key("a")) == "two"
+
+    async def test_value_expires_after_ttl(self, store: StateStore, key: Key) -> None:
+        await store.set(key("a"), "v", ttl=0.2)
+        assert await store.get(key("a")) == "v"
+        await asyncio.sleep(0.3)
+        assert await store.get(key("a")) is None
+
+    async def test_set_without_ttl_clears_an_earlier_ttl(self, store: StateStore, key: Key) -> None:
+        await store.set(key("a"), "v", ttl=0.2)
+        await store.set(key("a"), "w")
+        await asyncio.sleep(0.3)
+        assert await store.get(key("a")) == "w"
+
+    async def test_non_positive_ttl_is_rejected(self, store: StateStore, key: Key) -> None:
+        with pytest.raises(ValueError):
+            await store.set(key("a"), "v", ttl=0)
+        with pytest.raises(ValueError):
+            await store.hash_set(key("h"), "f", "v", ttl=-1)
+
+    async def test_get_many_keeps_order_and_reports_missing(
+        self, store: StateStore, key: Key
+    ) -> None:
+        await store.set(key("a"), "1")
+        await store.set(key("c"), "3")
+        values = await store.get_many([key("c"), key("b"), key("a"), key("c")])
+        assert values == ["3", None, "1", "3"]
+        assert await store.get_many([]) == []
+
+    async def test_get_many_skips_expired_values(self, store: StateStore, key: Key) -> None:
+        await store.set(key("a"), "1", ttl=0.2)
+        await store.set(key("b"), "2")
+        await asyncio.sleep(0.3)
+        assert await store.get_many([key("a"), key("b")]) == [None, "2"]
+
+    async def test_set_if_absent(self, store: StateStore, key: Key) -> None:
+        assert await store.set_if_absent(key("lock"), "first") is True
+        assert await store.set_if_absent(key("lock"), "second") is False
+        assert await store.get(key("lock")) == "first"
+        await store.delete(key("lock"))
+        assert await store.set_if_absent(key("lock"), "third") is True
+        assert await store.get(key("lock")) == "third"
+
+    async def test_set_if_absent_succeeds_again_after_expiry(
+        self, store: StateStore, key: Key
+    ) -> None:
+        assert await store.set_if_absent(key("lock"), "first", ttl=0.2) is True
+        assert await store.set_if_absent(key("lock"), "second", ttl=0.2) is False
+        await asyncio.sleep(0.3)
+        assert await store.set_if_absent(key("lock"), "third") is True
+        assert await store.get(key("lock")) == "third"
+
+    async def test_delete_several_keys_ignores_missing_ones(
+        self, store: StateStore, key: Key
+    ) -> None:
+        await store.set(key("a"), "1")
+        await store.set(key("b"), "2")
+        await store.set(key("c"), "3")
+        await store.hash_set(key("h"), "f", "v")
+        await store.delete(key("a"), key("b"), key("missing"), key("h"))
+        assert await store.get_many([key("a"), key("b"), key("c")]) == [None, None, "3"]
+        assert await store.hash_get_all(key("h")) == {}
+        await store.delete()
+
+    async def test_hash_set_get_all_and_delete(self, store: StateStore, key: Key) -> None:
+        assert await store.hash_get_all(key("h")) == {}
+        await store.hash_set(key("h"), "alice", "1")
+        await store.hash_set(key("h"), "bob", "2")
+        await store.hash_set(key("h"), "alice", "3")
+        assert await store.hash_get_all(key("h")) == {"alice": "3", "bob": "2"}
+        await store.hash_delete(key("h"), "alice")
+        await store.hash_delete(key("h"), "nobody")
+        assert await store.hash_get_all(key("h")) == {"bob": "2"}
+
+    async def test_hash_without_fields_no_longer_exists(self, store: StateStore, key: Key) -> None:
+        await store.hash_set(key("h"), "f", "v")
+        await store.hash_delete(key("h"), "f")
+        assert await store.hash_get_all(key("h")) == {}
+        assert await store.set_if_absent(key("h"), "now a string") is True
+
+    async def test_hash_expires_as_a_whole(self, store: StateStore, key: Key) -> None:
+        await store.hash_set(key("h"), "a", "1", ttl=0.2)
+        # A set without ttl keeps the hash's expiry.
+        await store.hash_set(key("h"), "b", "2")
+        assert await store.hash_get_all(key("h")) == {"a": "1", "b": "2"}
+        await asyncio.sleep(0.3)
+        assert await store.hash_get_all(key("h")) == {}
+
+    async def test_hash_ttl_is_refreshed_by_a_later_set(self, store: StateStore, key: Key) -> None:
+        await store.hash_set(key("h"), "a", "1", ttl=0.2)
+        await asyncio.sleep(0.1)
+        await store.hash_set(key("h"), "b", "2", ttl=0.5)
+        await asyncio.sleep(0.2)
+        assert await store.hash_get_all(key("h")) == {"a": "1", "b": "2"}
+
+    async def test_rate_limit_allows_limit_then_refuses(self, store: StateStore, key: Key) -> None:
+        decisions = [await store.hit(key("r"), 3, 0.5) for _ in range(3)]
+        assert [d.allowed for d in decisions] == [True, True, True]
+        assert [d.remaining for d in decisions] == [2, 1, 0]
+        assert all(d.retry_after == 0 for d in decisions)
+        refused = await store.hit(key("r"), 3, 0.5)
+        assert not refused.allowed
+        assert refused.remaining == 0
+        assert 0 < refused.retry_after <= 0.5
+
+    async def test_waiting_retry_after_lets_the_next_hit_through(
+        self, store: StateStore, key: Key
+    ) -> None:
+        for _ in range(2):
+            await store.hit(key("r"), 2, 0.4)
+        refused = await store.hit(key("r"), 2, 0.4)
+        # Refused hits are not counted, so hammering does not push the wait further out.
+        again = await store.hit(key("r"), 2, 0.4)
+        assert not refused.allowed and not again.allowed
+        assert again.retry_after <= refused.retry_after
+        await asyncio.sleep(again.retry_after)
+        assert (await store.hit(key("r"), 2, 0.4)).allowed
+
+    async def test_window_slides_rather_than_resets(self, store: StateStore, key: Key) -> None:
+        started = time.monotonic()
+        await store.hit(key("r"), 2, 0.6)
+        await asyncio.sleep(0.3)
+        await store.hit(key("r"), 2, 0.6)
+        refused = await store.hit(key("r"), 2, 0.6)
+        elapsed = time.monotonic() - started
+        assert not refused.allowed
+        # Only the first hit has to leave the window: at most 0.3 s, not a whole window.
+        assert 0.6 - elapsed - 0.01 <= refused.retry_after <= 0.3 + 0.01
+        await asyncio.sleep(refused.retry_after)
+        allowed = await store.hit(key("r"), 2, 0.6)
+        assert allowed.allowed
+        assert allowed.remaining == 0
+
+    async def test_rate_limit_keys_are_independent(self, store: StateStore, key: Key) -> None:
+        assert (await store.hit(key("alice"), 1, 5)).allowed
+        assert not (await store.hit(key("alice"), 1, 5)).allowed
+        bob = await store.hit(key("bob"), 1, 5)
+        assert bob.allowed
+        assert bob.remaining == 0
+
+    async def test_rate_limit_rejects_impossible_limits(self, store: StateStore, key: Key) -> None:
+        with pytest.raises(ValueError):
+            await store.hit(key("r"), 0, 1)
+        with pytest.raises(ValueError):
+            await store.hit(key("r"), 1, 0)
+
+    async def test_key_used_as_another_kind_is_a_type_error(
+        self, store: StateStore, key: Key
+    ) -> None:
+        await store.hash_set(key("h"), "f", "v")
+        await store.set(key("s"), "v")
+        with pytest.raises(TypeError):
+            await store.get(key("h"))
+        with pytest.raises(TypeError):
+            await store.hash_get_all(key("s"))
+        with pytest.raises(TypeError):
+            await store.hit(key("s"), 1, 1)
+        # Like MGET, reading many treats other kinds as missing.
+        assert await store.get_many([key("h"), key("s")]) == [None, "v"]
+
+    async def test_ping(self, store: StateStore) -> None:
+        await store.ping()
+
+
+def _closed_port() -> str:
+    """A loopback URL nothing listens on (the port was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.mark.contract
+async def test_redis_at_a_closed_port_is_unavailable_quickly() -> None:
+    store = RedisStateStore.from_url(_closed_port())
+    try:
+        for operation in (
+            lambda: store.get("k"),
+            lambda: store.hit("k", 1, 1),
+            store.ping,
+        ):
+            started = time.monotonic()
+            with pytest.raises(Unavailable):
+                await operation()
+            assert time.monotonic() - started < 3
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.contract
+async def test_redis_that_never_answers_is_unavailable_not_a_hang() -> None:
+    async def accept_and_stay_silent(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        # Swallow commands until the client gives up and disconnects; never leaks a task.
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(accept_and_stay_silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = RedisStateStore.from_url(f"redis://127.0.0.1:{port}/0")
+    try:
+        started = time.monotonic()
+        with pytest.raises(Unavailable):
+            await store.get("k")
+        assert time.monotonic() - started < 3
+    finally:
+        await store.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+class FakeClock:
+    """A settable monotonic clock for the memory adapter."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.unit
+async def test_memory_retry_after_is_exact_and_sufficient() -> None:
+    # Large clock values (a host up for months) stress the floating-point arithmetic.
+    for start in (0.0, 1_000.1, 12_345_678.9):
+        clock = FakeClock(start)
+        store = MemoryStateStore(clock=clock)
+        await store.hit("r", 2, 10)
+        clock.advance(3)
+        await store.hit("r", 2, 10)
+        clock.advance(2)
+        refused = await store.hit("r", 2, 10)
+        assert refused.retry_after == pytest.approx(5.0)
+        clock.advance(refused.retry_after)
+        assert (await store.hit("r", 2, 10)).allowed
+
+
+@pytest.mark.unit
+async def test_memory_retry_after_never_exceeds_window() -> None:
+    clock = FakeClock(0.1)
+    store = MemoryStateStore(clock=clock)
+    await store.hit("r", 1, 0.2)
+    refused = await store.hit("r", 1, 0.2)
+    assert 0 < refused.retry_after <= 0.2
+    clock.advance(refused.retry_after)
+    assert (await store.hit("r", 1, 0.2)).allowed
+
+
+@pytest.mark.unit
+async def test_memory_retry_after_when_limit_shrinks() -> None:
+    clock = FakeClock()
+    store = MemoryStateStore(clock=clock)
+    for _ in range(3):
+        await store.hit("r", 3, 10)
+        clock.advance(1)
+    # Two of the three hits (at +0 s and +1 s) must leave before one more fits under a limit of 2.
+    refused = await store.hit("r", 2, 10)
+    assert refused.retry_after == pytest.approx(8.0)
+
+
+@pytest.mark.unit
+async def test_memory_ttl_with_injected_clock() -> None:
+    clock = FakeClock()
+    store = MemoryStateStore(clock=clock)
+    await store.set("a", "v", ttl=5)
+    await store.hash_set("h", "f", "v", ttl=5)
+    clock.advance(4.999)
+    assert await store.get("a") == "v"
+    clock.advance(0.001)
+    assert await store.get("a") is None
+    assert await store.hash_get_all("h") == {}
+
+
+@pytest.mark.unit
+async def test_memory_sweep_drops_expired_keys_nobody_reads() -> None:
+    clock = FakeClock()
+    store = MemoryStateStore(clock=clock)
+    for i in range(1_000):
+        await store.set(f"old:{i}", "v", ttl=1)
+    clock.advance(2)
+    for i in range(1_100):
+        await store.set(f"new:{i}", "v")
+    assert len(store) == 1_100
+    await store.set("short", "v", ttl=1)
+    clock.advance(2)
+    assert store.sweep() == 1
