@@ -20,13 +20,23 @@ have_command() {
     path=$(command -v "$1" 2>/dev/null) && [[ -x "$path" ]]
 }
 
+# Usage: install-system-deps.sh [postgresql] [redis-server] [ffmpeg]   (default: all three;
+# `make run` asks only for ffmpeg, which the media function uses to inspect uploads).
+wanted=("$@")
+[[ ${#wanted[@]} -eq 0 ]] && wanted=(postgresql redis-server ffmpeg)
+
 missing=()
-have_postgres || missing+=(postgresql)
-have_command redis-server || missing+=(redis-server)
-have_command ffmpeg || missing+=(ffmpeg)
+for package in "${wanted[@]}"; do
+    case "$package" in
+        postgresql) have_postgres || missing+=(postgresql) ;;
+        redis-server) have_command redis-server || missing+=(redis-server) ;;
+        ffmpeg) have_command ffmpeg || missing+=(ffmpeg) ;;
+        *) echo "system deps: unknown package $package" >&2; exit 2 ;;
+    esac
+done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-    echo "system deps: postgresql, redis-server and ffmpeg already installed"
+    echo "system deps: ${wanted[*]} already installed"
     exit 0
 fi
 

@@ -112,3 +112,7 @@ def admin_create(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
