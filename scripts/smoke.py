@@ -24,7 +24,7 @@ class SmokeFailure(AssertionError):
     pass
 
 
-def expect(response: httpx.Response, status: int) -> dict[str, Any]:
+def expect(response: httpx.Response, status: int) -> Any:
     if response.status_code != status:
         raise SmokeFailure(
             f"{response.request.method} {response.request.url.path}: expected {status}, "
@@ -32,8 +32,7 @@ def expect(response: httpx.Response, status: int) -> dict[str, Any]:
         )
     if not response.content:
         return {}
-    body: dict[str, Any] = response.json()
-    return body
+    return response.json()
 
 
 def step(message: str) -> None:
