@@ -56,7 +56,7 @@ test-fast: install
 	$(RUN) pytest -x -q -m "unit or contract"
 
 bench-api: install
-	scripts/install-system-deps.sh
+	scripts/install-system-deps.sh postgresql redis-server ffmpeg wrk
 	$(RUN) python -m scripts.bench_api
 
 clean:

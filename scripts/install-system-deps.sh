@@ -20,7 +20,7 @@ have_command() {
     path=$(command -v "$1" 2>/dev/null) && [[ -x "$path" ]]
 }
 
-# Usage: install-system-deps.sh [postgresql] [redis-server] [ffmpeg]   (default: all three;
+# Usage: install-system-deps.sh [postgresql] [redis-server] [ffmpeg] [wrk]  (default: the first three;
 # `make run` asks only for ffmpeg, which the media function uses to inspect uploads).
 wanted=("$@")
 [[ ${#wanted[@]} -eq 0 ]] && wanted=(postgresql redis-server ffmpeg)
@@ -31,6 +31,7 @@ for package in "${wanted[@]}"; do
         postgresql) have_postgres || missing+=(postgresql) ;;
         redis-server) have_command redis-server || missing+=(redis-server) ;;
         ffmpeg) have_command ffmpeg || missing+=(ffmpeg) ;;
+        wrk) have_command wrk || missing+=(wrk) ;;  # load generator for `make bench-api`
         *) echo "system deps: unknown package $package" >&2; exit 2 ;;
     esac
 done

@@ -86,7 +86,11 @@ class Container:
 
     @classmethod
     def build(cls, settings: Settings, *, source: str = "gateway") -> Container:
-        db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        db = Database(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            pre_ping=settings.database_pool_pre_ping,
+        )
         state = build_state_store(settings)
         bus = InProcessEventBus()
         sealer = Sealer(settings.jwt_secret)
@@ -132,6 +136,7 @@ class Container:
         return UnitOfWork(session, source=self.source, on_commit=self.relay.notify)
 
     async def aclose(self) -> None:
+        self.hasher.close()
         await self.bus.aclose()
         await self.blobs.aclose()
         await self.state.aclose()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import os
 import secrets
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 from argon2 import PasswordHasher as Argon2Hasher
@@ -19,31 +23,64 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from meeting_shared.clock import utcnow
-from meeting_shared.errors import Unauthenticated
+from meeting_shared.errors import Unauthenticated, Unavailable
+
+T = TypeVar("T")
 
 
 class PasswordHasher:
-    """argon2id; unknown users are checked against a dummy hash, as slow as known ones."""
+    """argon2id; unknown users are checked against a dummy hash, as slow as known ones.
 
-    def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int) -> None:
+    Hashing is deliberately expensive, so it runs on a small pool of its own threads with a
+    bounded queue: a burst of sign-ins waits its turn or gets a quick 503 instead of starving
+    every other request of the event loop and the default thread pool.
+    """
+
+    def __init__(
+        self,
+        *,
+        time_cost: int,
+        memory_kib: int,
+        parallelism: int,
+        max_concurrent: int | None = None,
+        max_waiting: int = 64,
+    ) -> None:
         self._hasher = Argon2Hasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
         )
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        workers = max_concurrent or max(1, min(4, (os.cpu_count() or 2) - 1))
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        self._max_pending = workers + max_waiting
+        self._pending = 0
 
-    def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+    async def hash(self, password: str) -> str:
+        return await self._run(self._hasher.hash, password)
 
-    def verify(self, password_hash: str | None, password: str) -> bool:
-        try:
-            return self._hasher.verify(password_hash or self._dummy_hash, password) and bool(
-                password_hash
-            )
-        except (VerificationError, InvalidHashError):
-            return False
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        return await self._run(self._verify, password_hash, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
+
+    def _verify(self, password_hash: str | None, password: str) -> bool:
+        try:
+            ok = self._hasher.verify(password_hash or self._dummy_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        return ok and bool(password_hash)
+
+    async def _run(self, work: Callable[..., T], *args: Any) -> T:
+        if self._pending >= self._max_pending:
+            raise Unavailable("Too many sign-ins at once; try again in a moment", retry_after=1)
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+        finally:
+            self._pending -= 1
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def new_opaque_token() -> str:

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     # Backends: embedded when unset
     database_url: str = ""
     database_pool_size: int = 10
+    database_pool_pre_ping: bool = False
     redis_url: str = ""
     s3_endpoint: str = ""
     s3_public_endpoint: str = ""

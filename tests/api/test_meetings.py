@@ -215,6 +215,14 @@ async def test_lobby_admit_and_deny(api: Api) -> None:
     status, body = await _join(denied, meeting["id"])
     assert (status, body["code"]) == (403, "lobby_denied")
     assert (await host.client.get(base)).json() == []
+    # Turning approval off later does not lift a refusal; admitting does.
+    await host.client.patch(
+        f"/api/v1/meetings/{meeting['id']}", json={"settings": {"require_approval": False}}
+    )
+    status, body = await _join(denied, meeting["id"])
+    assert (status, body["code"]) == (403, "lobby_denied")
+    assert (await host.client.post(f"{base}/{denied.id}/admit")).status_code == 204
+    assert (await _join(denied, meeting["id"]))[0] == 200
 
 
 async def test_capacity_is_enforced(api: Api) -> None:

@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the container, a unit of work per request, the caller, and services."""
+"""FastAPI dependencies: the container, a unit of work per request, the caller, and services.
+
+Every provider is ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a thread
+pool, and those hops cost more than the work they do.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -34,8 +38,14 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-async def get_uow(container: ContainerDep) -> AsyncIterator[UnitOfWork]:
-    async with container.db.session() as session:
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def get_uow(request: Request, container: ContainerDep) -> AsyncIterator[UnitOfWork]:
+    """One session per request; GET and HEAD handlers only read, so they skip the transaction."""
+    read_only = request.method in READ_ONLY_METHODS
+    db = container.db
+    async with db.read_session() if read_only else db.session() as session:
         yield container.unit_of_work(session)
 
 
@@ -87,7 +97,7 @@ async def current_admin(actor: ActorDep, uow: UowDep) -> Actor:
 AdminDep = Annotated[Actor, Depends(current_admin)]
 
 
-def page_request(
+async def page_request(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
 ) -> PageRequest:
@@ -97,7 +107,7 @@ def page_request(
 PageDep = Annotated[PageRequest, Depends(page_request)]
 
 
-def client_ip(request: Request, container: ContainerDep) -> str:
+async def client_ip(request: Request, container: ContainerDep) -> str:
     if container.settings.trust_forwarded_for:
         forwarded = request.headers.get("x-forwarded-for")
         if forwarded:
@@ -108,7 +118,7 @@ def client_ip(request: Request, container: ContainerDep) -> str:
 ClientIpDep = Annotated[str, Depends(client_ip)]
 
 
-def account_service(uow: UowDep, container: ContainerDep) -> AccountService:
+async def account_service(uow: UowDep, container: ContainerDep) -> AccountService:
     settings = container.settings
     return AccountService(
         uow,
@@ -122,11 +132,11 @@ def account_service(uow: UowDep, container: ContainerDep) -> AccountService:
     )
 
 
-def user_admin_service(uow: UowDep, container: ContainerDep) -> UserAdminService:
+async def user_admin_service(uow: UowDep, container: ContainerDep) -> UserAdminService:
     return UserAdminService(uow, revocations=container.revocations)
 
 
-def avatar_service(uow: UowDep, container: ContainerDep) -> AvatarService:
+async def avatar_service(uow: UowDep, container: ContainerDep) -> AvatarService:
     return AvatarService(
         uow,
         blobs=container.blobs,
@@ -135,11 +145,11 @@ def avatar_service(uow: UowDep, container: ContainerDep) -> AvatarService:
     )
 
 
-def meeting_service(uow: UowDep, container: ContainerDep) -> MeetingService:
+async def meeting_service(uow: UowDep, container: ContainerDep) -> MeetingService:
     return MeetingService(uow, hasher=container.hasher)
 
 
-def attendance_service(uow: UowDep, container: ContainerDep) -> AttendanceService:
+async def attendance_service(uow: UowDep, container: ContainerDep) -> AttendanceService:
     return AttendanceService(
         uow,
         hasher=container.hasher,
@@ -149,11 +159,11 @@ def attendance_service(uow: UowDep, container: ContainerDep) -> AttendanceServic
     )
 
 
-def chat_service(uow: UowDep, container: ContainerDep) -> ChatService:
+async def chat_service(uow: UowDep, container: ContainerDep) -> ChatService:
     return ChatService(uow, limiter=container.limiter)
 
 
-def media_service(uow: UowDep, container: ContainerDep) -> MediaService:
+async def media_service(uow: UowDep, container: ContainerDep) -> MediaService:
     return MediaService(
         uow,
         blobs=container.blobs,

@@ -80,8 +80,17 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUTH_COOKIES = ("access_token", "refresh_token")
 CSRF_COOKIE = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-# Signed-URL endpoints authenticate by signature, not by cookies.
+# Signed-URL endpoints authenticate by signature, not by cookies; the credential endpoints below
+# never act on the cookie session (a stale cookie must not stop someone from signing in again).
 CSRF_EXEMPT_PREFIXES = ("/api/v1/blobs/",)
+CSRF_EXEMPT_PATHS = frozenset(
+    {
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/password-reset/request",
+        "/api/v1/auth/password-reset/confirm",
+    }
+)
 
 
 class CsrfMiddleware:
@@ -118,7 +127,7 @@ class CsrfMiddleware:
     @staticmethod
     def _needs_check(scope: Scope) -> bool:
         path: str = scope["path"]
-        if path.startswith(CSRF_EXEMPT_PREFIXES):
+        if path in CSRF_EXEMPT_PATHS or path.startswith(CSRF_EXEMPT_PREFIXES):
             return False
         headers = Headers(scope=scope)
         if headers.get("authorization", "").lower().startswith("bearer "):

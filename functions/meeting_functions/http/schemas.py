@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
+from fastapi import Response
 from pydantic import BaseModel
 
 from meeting_shared.db.models import (
@@ -34,7 +35,8 @@ class PagePublic(BaseModel, Generic[T]):
 
     @classmethod
     def build(cls, page: Page[S], convert: Callable[[S], T]) -> PagePublic[T]:
-        return cls(
+        # Items are already validated models: construct, do not validate twice.
+        return cls.model_construct(
             items=[convert(item) for item in page.items],
             total=page.total,
             page=page.page,
@@ -140,8 +142,9 @@ class MeetingPublic(BaseModel):
     my_role: ParticipantRole | None = None
 
     @classmethod
-    def of(cls, meeting: Meeting, my_role: ParticipantRole | None = None) -> MeetingPublic:
-        return cls(
+    def of(cls, meeting: Meeting, my_role: str | None = None) -> MeetingPublic:
+        # Built from our own rows (hot in list pages): skip re-validating what the schema enforces.
+        return cls.model_construct(
             id=meeting.id,
             title=meeting.title,
             description=meeting.description,
@@ -152,11 +155,11 @@ class MeetingPublic(BaseModel):
             end_time=meeting.end_time,
             has_password=meeting.password_hash is not None,
             max_participants=meeting.max_participants,
-            settings=MeetingSettings.model_validate(meeting.settings or {}),
+            settings=MeetingSettings.model_construct(**(meeting.settings or {})),
             started_at=meeting.started_at,
             ended_at=meeting.ended_at,
             created_at=meeting.created_at,
-            my_role=my_role,
+            my_role=ParticipantRole(my_role) if my_role else None,
         )
 
 
@@ -331,5 +334,7 @@ class MediaFilePublic(BaseModel):
         )
 
 
-def listing(items: Sequence[S], convert: Callable[[S], T]) -> list[T]:
-    return [convert(item) for item in items]
+def json_response(body: BaseModel, status_code: int = 200) -> Response:
+    """Serialize once, in Rust; FastAPI passes a returned ``Response`` through untouched (the
+    route's ``response_model`` still documents the shape)."""
+    return Response(body.model_dump_json(), status_code=status_code, media_type="application/json")

@@ -28,6 +28,7 @@ from meeting_functions.http.schemas import (
     ParticipantPublic,
     RecordingPublic,
     WaitingResponse,
+    json_response,
 )
 from meeting_shared.services.attendance import Admission, InviteRequest, JoinRequest, RoleChange
 from meeting_shared.services.chat import NewMessage
@@ -42,8 +43,8 @@ def _public(view: MeetingView) -> MeetingPublic:
     return MeetingPublic.of(view.meeting, view.my_role)
 
 
-def _page(page: Page[MeetingView]) -> PagePublic[MeetingPublic]:
-    return PagePublic[MeetingPublic].build(page, _public)
+def _page(page: Page[MeetingView]) -> Response:
+    return json_response(PagePublic[MeetingPublic].build(page, _public))
 
 
 @meetings.post("/meetings", status_code=status.HTTP_201_CREATED, response_model=MeetingPublic)
@@ -59,22 +60,18 @@ async def list_meetings(
     service: MeetingsDep,
     page: PageDep,
     meeting_status: Annotated[MeetingStatus | None, Query(alias="status")] = None,
-) -> PagePublic[MeetingPublic]:
+) -> Response:
     """Meetings the caller hosts, was invited to or took part in, newest first."""
     return _page(await service.list_mine(actor, page, status=meeting_status))
 
 
 @meetings.get("/my/meetings/upcoming", response_model=PagePublic[MeetingPublic])
-async def upcoming_meetings(
-    actor: ActorDep, service: MeetingsDep, page: PageDep
-) -> PagePublic[MeetingPublic]:
+async def upcoming_meetings(actor: ActorDep, service: MeetingsDep, page: PageDep) -> Response:
     return _page(await service.upcoming(actor, page))
 
 
 @meetings.get("/my/meetings/history", response_model=PagePublic[MeetingPublic])
-async def meeting_history(
-    actor: ActorDep, service: MeetingsDep, page: PageDep
-) -> PagePublic[MeetingPublic]:
+async def meeting_history(actor: ActorDep, service: MeetingsDep, page: PageDep) -> Response:
     return _page(await service.history(actor, page))
 
 
@@ -119,7 +116,7 @@ async def join_meeting(
             meeting_id=outcome.meeting.id, requested_at=outcome.entry.requested_at
         )
     return JoinResponse(
-        meeting=MeetingPublic.of(outcome.meeting, outcome.participant.role),  # type: ignore[arg-type]
+        meeting=MeetingPublic.of(outcome.meeting, outcome.participant.role),
         participant_id=outcome.participant.id,
         role=outcome.participant.role,
         node_id=outcome.node.id,

@@ -41,7 +41,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Database:
     """The engine and session factory; one per process (or Lambda execution environment)."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, pre_ping: bool = False, echo: bool = False
+    ) -> None:
         self.url = async_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
@@ -53,7 +55,9 @@ class Database:
             kwargs.update(
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
+                # A ping per checkout costs a round trip on every request; without it, a
+                # connection the server dropped fails one request (503) and is replaced.
+                pool_pre_ping=pre_ping,
                 pool_recycle=1800,
                 connect_args={"connect_timeout": 5},
             )
@@ -61,9 +65,17 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads need no transaction: autocommit saves the BEGIN and ROLLBACK round trips.
+        self.read_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
 
     def session(self) -> AsyncSession:
         return self.sessionmaker()
+
+    def read_session(self) -> AsyncSession:
+        """A session for requests that only read (each statement is its own transaction)."""
+        return self.read_sessionmaker()
 
     async def ping(self) -> None:
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -154,7 +153,7 @@ class AccountService:
             select(User).where(or_(User.username == login, User.email == login))
         )
         password_hash = user.password_hash if user else None
-        ok = await asyncio.to_thread(self._hasher.verify, password_hash, credentials.password)
+        ok = await self._hasher.verify(password_hash, credentials.password)
         if user is None or not ok or user.status == UserStatus.DELETED:
             raise Unauthenticated("Wrong username/email or password", code="invalid_credentials")
         if user.status == UserStatus.BANNED:
@@ -294,9 +293,7 @@ class AccountService:
 
     async def change_password(self, actor: Actor, change: PasswordChange) -> None:
         user = await self.me(actor)
-        ok = await asyncio.to_thread(
-            self._hasher.verify, user.password_hash, change.current_password
-        )
+        ok = await self._hasher.verify(user.password_hash, change.current_password)
         if not ok:
             raise InvalidInput(
                 "The current password is wrong", field="current_password", code="wrong_password"
@@ -316,11 +313,17 @@ class AccountService:
     # --- helpers ---------------------------------------------------------------------------------
 
     async def _hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        return await self._hasher.hash(password)
 
     async def _set_password(self, user: User, password: str) -> None:
         user.password_hash = await self._hash(password)
         user.password_changed_at = utcnow()
+        # Reset links sent before this change must not be able to change the password again.
+        await self._db.execute(
+            update(PasswordResetToken)
+            .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+            .values(used_at=user.password_changed_at)
+        )
 
     async def _ensure_unique(
         self, *, username: str | None, email: str | None, except_id: uuid.UUID | None = None

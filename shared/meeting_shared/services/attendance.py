@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -128,6 +127,9 @@ class AttendanceService:
         require_open(meeting)
 
         is_manager = member is not None and member.role in MANAGER_ROLES
+        if entry is not None and entry.status == LobbyStatus.DENIED and not is_manager:
+            # A refusal stands even if the host later turns approval off; only admitting lifts it.
+            raise Forbidden("A host declined your request to join", code="lobby_denied")
         if meeting_settings(meeting).require_approval and not is_manager:
             if entry is None:
                 entry = LobbyEntry(
@@ -139,8 +141,6 @@ class AttendanceService:
                 return Waiting(meeting, entry)
             if entry.status == LobbyStatus.WAITING:
                 return Waiting(meeting, entry)
-            if entry.status == LobbyStatus.DENIED:
-                raise Forbidden("A host declined your request to join", code="lobby_denied")
 
         await self._check_capacity(meeting, actor.user_id)
         if member is None:
@@ -182,9 +182,7 @@ class AttendanceService:
         if not request.password:
             raise Forbidden("This meeting needs a password", code="password_required")
         await self._limiter.check("login", f"meeting:{meeting.id}:{actor.user_id}")
-        if not await asyncio.to_thread(
-            self._hasher.verify, meeting.password_hash, request.password
-        ):
+        if not await self._hasher.verify(meeting.password_hash, request.password):
             raise Forbidden("The meeting password is wrong", code="wrong_password")
 
     async def _redeem_invite(self, meeting: Meeting, token: str) -> None:

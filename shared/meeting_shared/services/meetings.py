@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -411,7 +410,7 @@ class MeetingService:
         return meeting
 
     async def _hash(self, password: str | None) -> str | None:
-        return await asyncio.to_thread(self._hasher.hash, password) if password else None
+        return await self._hasher.hash(password) if password else None
 
 
 def mark_live(uow: UnitOfWork, meeting: Meeting, actor_id: uuid.UUID) -> None:

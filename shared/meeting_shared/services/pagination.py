@@ -35,11 +35,17 @@ class Page(Generic[T]):
 async def paginate(
     session: AsyncSession, query: AnySelect, request: PageRequest, *, whole_rows: bool = False
 ) -> Page[Any]:
-    """Run ``query`` for one page and count all matching rows.
+    """Run ``query`` for one page; the total comes from a window count in the same statement.
 
-    Items are the first selected entity, or whole row tuples with ``whole_rows``.
+    Items are the first selected entity, or whole row tuples with ``whole_rows``. Only a page past
+    the end (no rows, so no window count) costs a second, counting query.
     """
-    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    result = await session.execute(query.limit(request.page_size).offset(request.offset))
-    items = [tuple(row) for row in result.all()] if whole_rows else list(result.scalars().all())
-    return Page(items=items, total=total or 0, page=request.page, page_size=request.page_size)
+    counted = query.add_columns(func.count().over()).limit(request.page_size).offset(request.offset)
+    rows = (await session.execute(counted)).all()
+    if rows:
+        total = int(rows[0][-1])
+    else:
+        count = select(func.count()).select_from(query.order_by(None).subquery())
+        total = (await session.scalar(count)) or 0
+    items = [tuple(row[:-1]) for row in rows] if whole_rows else [row[0] for row in rows]
+    return Page(items=items, total=total, page=request.page, page_size=request.page_size)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from pydantic import BaseModel, Field
@@ -132,10 +131,14 @@ class UserAdminService:
         return await close_account(self._uow, self._revocations, user, actor_id=actor.user_id)
 
     async def _change_role(self, actor: Actor, user: User, role: UserRole) -> None:
-        if user.role == UserRole.ADMIN and role != UserRole.ADMIN:
-            self._refuse_self(actor, user, "demote")
-            if await count_active_admins(self._uow) <= 1:
-                raise Conflict("The last administrator cannot be demoted", code="last_admin")
+        # Admins may step down while another active admin remains; a banned admin is not active.
+        if (
+            user.role == UserRole.ADMIN
+            and role != UserRole.ADMIN
+            and user.status == UserStatus.ACTIVE
+            and await count_active_admins(self._uow) <= 1
+        ):
+            raise Conflict("The last administrator cannot be demoted", code="last_admin")
         user.role = role
         # Tokens carry the role: end the user's sessions so the new role applies at once.
         await revoke_user_sessions(self._uow, self._revocations, user.id)
@@ -158,7 +161,7 @@ async def create_admin(uow: UnitOfWork, hasher: PasswordHasher, registration: Re
         username=registration.username,
         email=registration.email,
         display_name=registration.display_name or registration.username,
-        password_hash=await asyncio.to_thread(hasher.hash, registration.password),
+        password_hash=await hasher.hash(registration.password),
         role=UserRole.ADMIN,
         status=UserStatus.ACTIVE,
     )
