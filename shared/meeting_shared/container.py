@@ -123,6 +123,7 @@ class Container:
                     "login_ip": settings.rate_limit_login_ip,
                     "register": settings.rate_limit_register,
                     "password_reset": settings.rate_limit_password_reset,
+                    "password_reset_confirm": settings.rate_limit_password_reset_confirm,
                     "refresh": settings.rate_limit_refresh,
                     "chat": settings.rate_limit_chat,
                 },

@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     rate_limit_login_ip: str = "60/60"
     rate_limit_register: str = "20/3600"
     rate_limit_password_reset: str = "5/900"  # noqa: S105 - a rate, not a password
+    rate_limit_password_reset_confirm: str = "30/900"  # noqa: S105 - a rate, not a password
     rate_limit_refresh: str = "60/60"
     rate_limit_chat: str = "20/10"
     trust_forwarded_for: bool = False
@@ -135,6 +136,7 @@ class Settings(BaseSettings):
             self.rate_limit_login_ip,
             self.rate_limit_register,
             self.rate_limit_password_reset,
+            self.rate_limit_password_reset_confirm,
             self.rate_limit_refresh,
             self.rate_limit_chat,
         ):

@@ -62,7 +62,7 @@ async def test_create_with_defaults_and_schedule_checks(api: Api) -> None:
         "/api/v1/meetings", json={"title": "x", "start_time": "2030-01-01T10:00:00"}
     )
     assert naive.status_code == 422
-    assert naive.json()["errors"][0]["field"] == "body.start_time"
+    assert naive.json()["errors"][0]["field"] == "start_time"
     bad_type = await host.client.post(
         "/api/v1/meetings", json={"title": "x", "meeting_type": "fax"}
     )

@@ -22,3 +22,22 @@ async def test_register_login_and_me(api: Api) -> None:
     response = await user.client.get("/api/v1/users/me")
     assert response.status_code == 200
     assert response.json()["username"] == user.username
+
+
+async def test_oversized_and_malformed_bodies_get_problem_details(api: Api) -> None:
+    huge = await api.client.post(
+        "/api/v1/auth/login",
+        content=b"{" + b" " * (6 * 1024 * 1024) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert huge.status_code == 413
+    assert huge.headers["content-type"] == "application/problem+json"
+    assert huge.json()["code"] == "payload_too_large"
+    broken = await api.client.post(
+        "/api/v1/auth/login", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert broken.status_code == 422 and broken.json()["code"] == "validation_failed"
+    unknown = await api.client.get("/api/v1/no-such-thing")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "not_found"
+    wrong_method = await api.client.put("/api/v1/auth/login")
+    assert wrong_method.status_code == 405 and wrong_method.json()["code"] == "method_not_allowed"

@@ -10,7 +10,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from meeting_functions.http.health import health
-from meeting_functions.http.middleware import CsrfMiddleware, RequestContextMiddleware
+from meeting_functions.http.middleware import (
+    BodyLimitMiddleware,
+    CsrfMiddleware,
+    RequestContextMiddleware,
+)
 from meeting_functions.http.problems import install_problem_handlers
 from meeting_shared.container import Container
 from meeting_shared.settings import Settings, get_settings
@@ -58,6 +62,10 @@ def create_function_app(
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health)
     app.add_middleware(CsrfMiddleware, csrf=app.state.container.csrf)
+    # JSON bodies are small; the largest body a route reads whole is an avatar image.
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=max(settings.avatar_max_bytes + 65536, 1 << 20)
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from mangum import Mangum
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from meeting_shared.logging import configure_logging
 from meeting_shared.settings import get_settings
@@ -25,7 +26,11 @@ def lambda_handler_for(create_app: Callable[[], FastAPI]) -> LambdaHandler:
             settings = get_settings()
             configure_logging(settings.log_level)
             adapter = Mangum(
-                create_app(), lifespan="off", api_gateway_base_path=settings.api_gateway_base_path
+                create_app(),
+                lifespan="off",
+                api_gateway_base_path=settings.api_gateway_base_path,
+                # Problem details are JSON: keep them readable rather than base64.
+                text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"],
             )
         result: dict[str, Any] = adapter(event, context)
         return result

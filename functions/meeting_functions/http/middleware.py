@@ -14,7 +14,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meeting_functions.http.problems import error_response
-from meeting_shared.errors import Forbidden
+from meeting_shared.errors import Forbidden, PayloadTooLarge
 from meeting_shared.logging import request_id_var
 from meeting_shared.security import CsrfTokens
 
@@ -140,3 +140,39 @@ def _cookies(headers: Headers) -> dict[str, Any]:
     jar: SimpleCookie = SimpleCookie()
     jar.load(headers.get("cookie", ""))
     return {name: morsel.value for name, morsel in jar.items()}
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``max_bytes`` before anything buffers them.
+
+    A declared ``Content-Length`` over the limit gets 413 at once; a body without one is counted
+    as it streams. Signed blob uploads are exempt: the store enforces their signed size itself.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(CSRF_EXEMPT_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await error_response(None, self._too_large())(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise self._too_large()
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"Request bodies may be at most {self.max_bytes} bytes")

@@ -72,7 +72,12 @@ def error_response(request: Request | None, exc: MeetingError) -> JSONResponse:
 
 
 def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
-    return ".".join(str(part) for part in location)
+    """``email`` or ``settings.chat`` for body fields (as the domain names them), with the place
+    for others: ``query.page_size``, ``path.meeting_id``."""
+    parts = [str(part) for part in location]
+    if parts and parts[0] == "body":
+        parts = parts[1:] or ["body"]
+    return ".".join(parts)
 
 
 async def _meeting_error(request: Request, exc: Exception) -> JSONResponse:

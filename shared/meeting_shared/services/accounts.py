@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 
 from meeting_shared.clock import utcnow
 from meeting_shared.db.models import PasswordResetToken, RefreshToken, User
@@ -68,6 +68,9 @@ class ProfileChange(BaseModel):
     email: Email | None = None
     display_name: DisplayName | None = None
     locale: Locale | None = None
+    current_password: str | None = Field(
+        default=None, max_length=128, description="Required to change the email address"
+    )
 
 
 class PasswordChange(BaseModel):
@@ -237,7 +240,7 @@ class AccountService:
     async def confirm_password_reset(
         self, data: PasswordResetConfirmation, *, client_ip: str
     ) -> None:
-        await self._limiter.check("password_reset", client_ip)
+        await self._limiter.check("password_reset_confirm", client_ip)
         now = utcnow()
         record = await self._db.scalar(
             select(PasswordResetToken).where(
@@ -284,8 +287,23 @@ class AccountService:
 
     async def update_profile(self, actor: Actor, change: ProfileChange) -> User:
         user = await self.me(actor)
+        if change.email is not None and change.email != user.email:
+            # The email receives reset links: a stolen session must not be able to redirect them.
+            if not change.current_password:
+                raise InvalidInput(
+                    "Confirm your password to change your email",
+                    field="current_password",
+                    code="password_confirmation_required",
+                )
+            if not await self._hasher.verify(user.password_hash, change.current_password):
+                raise InvalidInput(
+                    "The current password is wrong", field="current_password", code="wrong_password"
+                )
         await self._ensure_unique(username=change.username, email=change.email, except_id=user.id)
-        changed = apply_changes(user, change.model_dump(exclude_unset=True, exclude_none=True))
+        values = change.model_dump(
+            exclude_unset=True, exclude_none=True, exclude={"current_password"}
+        )
+        changed = apply_changes(user, values)
         if changed:
             self._uow.record(UserUpdated(user_id=user.id, fields=changed, actor_id=actor.user_id))
             await self._uow.commit()
@@ -444,13 +462,14 @@ async def close_account(
 
 
 async def count_active_admins(uow: UnitOfWork) -> int:
-    return (
-        await uow.session.scalar(
-            select(func.count()).where(
-                User.role == UserRole.ADMIN, User.status == UserStatus.ACTIVE
-            )
-        )
-    ) or 0
+    """Active administrators, with their rows locked until commit (PostgreSQL), so two admins
+    demoting each other at the same moment cannot both see "another admin remains"."""
+    admins = await uow.session.scalars(
+        select(User.id)
+        .where(User.role == UserRole.ADMIN, User.status == UserStatus.ACTIVE)
+        .with_for_update()
+    )
+    return len(admins.all())
 
 
 async def require_user(uow: UnitOfWork, user_id: uuid.UUID) -> User:

@@ -25,7 +25,7 @@ from meeting_shared.events import (
 )
 from meeting_shared.security import PasswordHasher
 from meeting_shared.services.actors import Actor
-from meeting_shared.services.pagination import Page, PageRequest, paginate
+from meeting_shared.services.pagination import Page, PageRequest, like_pattern, paginate
 
 
 class MeetingType(StrEnum):
@@ -398,7 +398,7 @@ class MeetingService:
         if status is not None:
             query = query.where(Meeting.status == status)
         if q:
-            query = query.where(Meeting.title.ilike(f"%{q.strip()}%"))
+            query = query.where(Meeting.title.ilike(like_pattern(q), escape="\\"))
         return await paginate(self._db, query, page)
 
     async def admin_end(self, actor: Actor, meeting_id: uuid.UUID) -> Meeting:

@@ -49,3 +49,10 @@ async def paginate(
         total = (await session.scalar(count)) or 0
     items = [tuple(row[:-1]) for row in rows] if whole_rows else [row[0] for row in rows]
     return Page(items=items, total=total, page=request.page, page_size=request.page_size)
+
+
+def like_pattern(text: str) -> str:
+    """A ``LIKE`` pattern (escape character ``\\``) matching lowercase ``text`` anywhere, with
+    the user's own ``%`` and ``_`` taken literally."""
+    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -32,14 +32,8 @@ from meeting_shared.services.accounts import (
     revoke_user_sessions,
 )
 from meeting_shared.services.actors import Actor, UserRole, UserStatus
-from meeting_shared.services.pagination import Page, PageRequest, paginate
+from meeting_shared.services.pagination import Page, PageRequest, like_pattern, paginate
 from meeting_shared.services.sessions import SessionRevocations
-
-
-def like_pattern(text: str) -> str:
-    """A ``LIKE`` pattern matching ``text`` anywhere, with its own wildcards escaped."""
-    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 class UserAdminChange(BaseModel):

@@ -1,0 +1,88 @@
+"""Tokens and secrets: JWT audiences, CSRF double-submit tokens, sealing, node assignment."""
+
+from __future__ import annotations
+
+import uuid
+
+import jwt
+import pytest
+
+from meeting_shared.errors import Unauthenticated
+from meeting_shared.security import CsrfTokens, Sealer, TokenService, token_digest
+from meeting_shared.services.pagination import like_pattern
+from meeting_shared.services.rooms import pick_node
+from meeting_shared.settings import MediaNode
+
+pytestmark = pytest.mark.unit
+
+SECRET = "s" * 40
+
+
+def test_access_and_join_tokens_do_not_mix() -> None:
+    tokens = TokenService(SECRET, issuer="test", access_ttl=60, join_ttl=60)
+    user, session = uuid.uuid4(), uuid.uuid4()
+    access, _ = tokens.issue_access(user, session, "user")
+    claims = tokens.read_access(access)
+    assert (claims.user_id, claims.session_id, claims.role) == (user, session, "user")
+    with pytest.raises(Unauthenticated, match="not valid"):
+        tokens.read_join(access)
+    join, _ = tokens.issue_join(
+        user_id=user, meeting_id=uuid.uuid4(), participant_id=uuid.uuid4(), role="host", node_id="n"
+    )
+    with pytest.raises(Unauthenticated):
+        tokens.read_access(join)
+    other = TokenService("o" * 40, issuer="test", access_ttl=60, join_ttl=60)
+    with pytest.raises(Unauthenticated):
+        other.read_access(access)
+
+
+def test_expired_and_unsigned_tokens_are_refused() -> None:
+    tokens = TokenService(SECRET, issuer="test", access_ttl=-1, join_ttl=60)
+    expired, _ = tokens.issue_access(uuid.uuid4(), uuid.uuid4(), "user")
+    with pytest.raises(Unauthenticated) as caught:
+        tokens.read_access(expired)
+    assert caught.value.code == "token_expired"
+    forged = jwt.encode({"sub": str(uuid.uuid4()), "alg": "none"}, key="", algorithm="none")
+    with pytest.raises(Unauthenticated):
+        tokens.read_access(forged)
+
+
+def test_csrf_tokens_must_match_and_carry_our_mac() -> None:
+    csrf = CsrfTokens(SECRET)
+    token = csrf.issue()
+    assert csrf.valid(token, token)
+    assert not csrf.valid(token, None)
+    assert not csrf.valid(token, csrf.issue())
+    nonce, _, _ = token.partition(".")
+    assert not csrf.valid(f"{nonce}.forged", f"{nonce}.forged")
+    assert not CsrfTokens("x" * 40).valid(token, token)
+
+
+def test_sealed_values_round_trip_and_resist_tampering() -> None:
+    sealer = Sealer(SECRET)
+    sealed = sealer.seal("reset-token")
+    assert "reset-token" not in sealed
+    assert sealer.open(sealed) == "reset-token"
+    with pytest.raises(ValueError, match="tampered"):
+        Sealer("x" * 40).open(sealed)
+
+
+def test_token_digest_is_stable_and_one_way() -> None:
+    assert token_digest("abc") == token_digest("abc") != token_digest("abd")
+    assert len(token_digest("abc")) == 64
+
+
+def test_rooms_spread_over_nodes_and_stay_put() -> None:
+    nodes = [MediaNode(id=f"n{i}", signaling_url=f"ws://n{i}") for i in range(4)]
+    meetings = [uuid.uuid4() for _ in range(400)]
+    placed = {meeting: pick_node(meeting, nodes).id for meeting in meetings}
+    counts = {node.id: list(placed.values()).count(node.id) for node in nodes}
+    assert all(60 < count < 140 for count in counts.values()), counts
+    grown = [*nodes, MediaNode(id="n4", signaling_url="ws://n4")]
+    moved = [m for m in meetings if pick_node(m, grown).id != placed[m]]
+    assert all(pick_node(m, grown).id == "n4" for m in moved)  # only the new node's share moves
+    assert len(moved) < len(meetings) / 3
+
+
+def test_like_patterns_escape_wildcards() -> None:
+    assert like_pattern(" Ann%_\\ ") == "%ann\\%\\_\\\\%"
