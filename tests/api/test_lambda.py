@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from meeting_functions.http.lambda_handler import LambdaHandler
+from meeting_functions.media.app import handler as media_handler
 from meeting_functions.meeting.app import handler as meeting_handler
 from meeting_functions.user.app import handler as user_handler
 from meeting_shared.settings import get_settings
@@ -315,6 +316,36 @@ def test_meeting_function_accepts_the_user_functions_tokens(
         meeting_handler, http_event("GET", "/api/v1/users/me", headers=bearer)
     )
     expect_problem(elsewhere, 404, "not_found")
+
+
+def test_media_function_hands_out_presigned_s3_uploads(
+    lambda_env: ExecutionEnvironment,
+) -> None:
+    _name, tokens = _sign_up(lambda_env)
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    request = {"filename": "notes.png", "content_type": "image/png", "size": 1234}
+    started = lambda_env.call(
+        media_handler,
+        http_event("POST", "/api/v1/media/uploads", json_body=request, headers=bearer),
+    )
+    assert started.status_code == 201, started.text
+    upload = started.json()["upload"]
+    assert upload["method"] == "POST" and upload["max_bytes"] == 1234
+    assert {"key", "policy", "x-amz-signature"} <= set(upload["fields"])
+    media_id = started.json()["media"]["id"]
+    pending = lambda_env.call(
+        media_handler,
+        http_event("POST", f"/api/v1/media/uploads/{media_id}/complete", headers=bearer),
+    )
+    expect_problem(pending, 409, "upload_missing")
+    refused = lambda_env.call(
+        media_handler,
+        http_event(
+            "POST", "/api/v1/media/uploads", json_body={**request, "content_type": "text/html"},
+            headers=bearer,
+        ),
+    )  # fmt: skip
+    expect_problem(refused, 415, "content_type_not_allowed")
 
 
 def test_a_named_stage_is_stripped_from_paths(

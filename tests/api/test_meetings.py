@@ -127,6 +127,9 @@ async def test_host_join_starts_meeting_and_returns_join_token(api: Api) -> None
     status, joined = await _join(host, meeting["id"])
     assert status == 200, joined
     assert joined["status"] == "joined" and joined["role"] == "host"
+    assert joined["participant"]["user_id"] == str(host.id)
+    assert joined["participant"]["state"] == "joined"
+    assert joined["participant"]["id"] == joined["participant_id"]
     assert joined["meeting"]["status"] == "live"
     assert joined["signaling_url"].endswith("/ws/signaling")
     claims = api.server.container.tokens.read_join(joined["join_token"])

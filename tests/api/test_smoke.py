@@ -41,3 +41,12 @@ async def test_oversized_and_malformed_bodies_get_problem_details(api: Api) -> N
     assert unknown.status_code == 404 and unknown.json()["code"] == "not_found"
     wrong_method = await api.client.put("/api/v1/auth/login")
     assert wrong_method.status_code == 405 and wrong_method.json()["code"] == "method_not_allowed"
+
+
+async def test_metrics_label_requests_by_route_template(api: Api) -> None:
+    user = await api.user()
+    await user.client.get(f"/api/v1/meetings/{user.id}")  # a 404 still has a route template
+    metrics = (await api.client.get("/metrics")).text
+    assert 'route="/api/v1/meetings/{meeting_id}"' in metrics
+    assert 'route="/api/v1/auth/register"' in metrics
+    assert str(user.id) not in metrics

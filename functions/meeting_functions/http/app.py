@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from meeting_functions.http.health import health
 from meeting_functions.http.middleware import (
+    API_PREFIX,
     BodyLimitMiddleware,
     CsrfMiddleware,
     RequestContextMiddleware,
@@ -18,8 +19,6 @@ from meeting_functions.http.middleware import (
 from meeting_functions.http.problems import install_problem_handlers
 from meeting_shared.container import Container
 from meeting_shared.settings import Settings, get_settings
-
-API_PREFIX = "/api/v1"
 
 
 @contextlib.asynccontextmanager

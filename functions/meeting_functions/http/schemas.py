@@ -192,6 +192,7 @@ class ParticipantPublic(BaseModel):
 class JoinResponse(BaseModel):
     status: Literal["joined"] = "joined"
     meeting: MeetingPublic
+    participant: ParticipantPublic
     participant_id: uuid.UUID
     role: str
     node_id: str

@@ -117,6 +117,7 @@ async def join_meeting(
         )
     return JoinResponse(
         meeting=MeetingPublic.of(outcome.meeting, outcome.participant.role),
+        participant=ParticipantPublic.of(outcome.participant, outcome.user),
         participant_id=outcome.participant.id,
         role=outcome.participant.role,
         node_id=outcome.node.id,

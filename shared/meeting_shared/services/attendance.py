@@ -74,6 +74,7 @@ class Admission:
 
     meeting: Meeting
     participant: Participant
+    user: User
     node: MediaNode
     join_token: str
     join_token_expires_at: datetime
@@ -168,7 +169,8 @@ class AttendanceService:
             role=member.role,
             node_id=node.id,
         )
-        return Admission(meeting, member, node, token, expires)
+        user = await require_user(self._uow, actor.user_id)
+        return Admission(meeting, member, user, node, token, expires)
 
     async def _authorize_newcomer(
         self, actor: Actor, meeting: Meeting, request: JoinRequest
