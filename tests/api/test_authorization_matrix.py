@@ -23,7 +23,7 @@ from fastapi.routing import iter_route_contexts
 from PIL import Image
 
 from meeting_functions.gateway import create_gateway
-from meeting_functions.http.app import API_PREFIX
+from meeting_functions.http.middleware import API_PREFIX
 from meeting_shared.blobs import BlobStore
 from meeting_shared.container import Container
 from tests.conftest import PASSWORD, Api, LiveServer, UserSession
