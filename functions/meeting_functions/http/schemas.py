@@ -14,13 +14,12 @@ from meeting_shared.db.models import (
     ChatMessage,
     LobbyEntry,
     MediaFile,
-    Meeting,
     MeetingInvite,
     Participant,
     Recording,
     User,
 )
-from meeting_shared.services.meetings import MeetingSettings, ParticipantRole
+from meeting_shared.services.meetings import MeetingRecord, MeetingSettings, ParticipantRole
 from meeting_shared.services.pagination import Page
 
 T = TypeVar("T")
@@ -142,7 +141,7 @@ class MeetingPublic(BaseModel):
     my_role: ParticipantRole | None = None
 
     @classmethod
-    def of(cls, meeting: Meeting, my_role: str | None = None) -> MeetingPublic:
+    def of(cls, meeting: MeetingRecord, my_role: str | None = None) -> MeetingPublic:
         # Built from our own rows (hot in list pages): skip re-validating what the schema enforces.
         return cls.model_construct(
             id=meeting.id,

@@ -6,10 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Protocol, Self
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import or_, select, update
 
 from meeting_shared.clock import utcnow
 from meeting_shared.db.models import Meeting, Participant, Recording, Room
@@ -25,7 +25,13 @@ from meeting_shared.events import (
 )
 from meeting_shared.security import PasswordHasher
 from meeting_shared.services.actors import Actor
-from meeting_shared.services.pagination import Page, PageRequest, like_pattern, paginate
+from meeting_shared.services.pagination import (
+    AnySelect,
+    Page,
+    PageRequest,
+    like_pattern,
+    paginate,
+)
 
 
 class MeetingType(StrEnum):
@@ -115,9 +121,43 @@ class MeetingChange(BaseModel):
         return self
 
 
+class MeetingRecord(Protocol):
+    """What views read of a meeting: an ORM ``Meeting`` or a plain row of the meetings table
+    (list pages read rows: building ORM objects costs more than the query)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def host_id(self) -> uuid.UUID: ...
+    @property
+    def meeting_type(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def start_time(self) -> datetime: ...
+    @property
+    def end_time(self) -> datetime: ...
+    @property
+    def password_hash(self) -> str | None: ...
+    @property
+    def max_participants(self) -> int: ...
+    @property
+    def settings(self) -> dict[str, Any]: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
 @dataclass(frozen=True, slots=True)
 class MeetingView:
-    meeting: Meeting
+    meeting: MeetingRecord
     my_role: ParticipantRole | None
 
 
@@ -326,9 +366,9 @@ class MeetingService:
 
     # --- listings ------------------------------------------------------------------------------
 
-    def _mine(self, actor: Actor) -> Select[Meeting, str]:
+    def _mine(self, actor: Actor) -> AnySelect:
         return (
-            select(Meeting, Participant.role)
+            select(Meeting.__table__, Participant.role)
             .join(Participant, Participant.meeting_id == Meeting.id)
             .where(
                 Participant.user_id == actor.user_id, Participant.state != ParticipantState.REMOVED
@@ -371,10 +411,10 @@ class MeetingService:
         )
         return await self._page(query, page)
 
-    async def _page(self, query: Select[Meeting, str], page: PageRequest) -> Page[MeetingView]:
+    async def _page(self, query: AnySelect, page: PageRequest) -> Page[MeetingView]:
         rows = await paginate(self._db, query, page, whole_rows=True)
         return Page(
-            items=[MeetingView(meeting, ParticipantRole(role)) for meeting, role in rows.items],
+            items=[MeetingView(row, ParticipantRole(row.role)) for row in rows.items],
             total=rows.total,
             page=rows.page,
             page_size=rows.page_size,

@@ -12,6 +12,7 @@ T = TypeVar("T")
 AnySelect = Select[*tuple[Any, ...]]
 
 MAX_PAGE_SIZE = 100
+TOTAL_COLUMN = "total_rows"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +38,17 @@ async def paginate(
 ) -> Page[Any]:
     """Run ``query`` for one page; the total comes from a window count in the same statement.
 
-    Items are the first selected entity, or whole row tuples with ``whole_rows``. Only a page past
-    the end (no rows, so no window count) costs a second, counting query.
+    Items are the first selected entity, or with ``whole_rows`` the rows themselves (read
+    columns by name). Only a page past the end costs a second, counting query.
     """
-    counted = query.add_columns(func.count().over()).limit(request.page_size).offset(request.offset)
-    rows = (await session.execute(counted)).all()
+    counted = query.add_columns(func.count().over().label(TOTAL_COLUMN))
+    rows = (await session.execute(counted.limit(request.page_size).offset(request.offset))).all()
     if rows:
         total = int(rows[0][-1])
     else:
         count = select(func.count()).select_from(query.order_by(None).subquery())
         total = (await session.scalar(count)) or 0
-    items = [tuple(row[:-1]) for row in rows] if whole_rows else [row[0] for row in rows]
+    items = list(rows) if whole_rows else [row[0] for row in rows]
     return Page(items=items, total=total, page=request.page, page_size=request.page_size)
 
 
