@@ -15,6 +15,7 @@ from meeting_shared.mail import FileMailSink, Mailer, SmtpMailer
 from meeting_shared.notifications import Notifier
 from meeting_shared.outbox import OutboxRelay
 from meeting_shared.security import CsrfTokens, PasswordHasher, Sealer, TokenService, derive_key
+from meeting_shared.services.meeting_lists import MeetingListCache
 from meeting_shared.services.rate_limits import RateLimiter
 from meeting_shared.services.sessions import SessionRevocations
 from meeting_shared.settings import Settings
@@ -82,6 +83,7 @@ class Container:
     limiter: RateLimiter
     revocations: SessionRevocations
     mailer: Mailer
+    meeting_lists: MeetingListCache
     source: str
 
     @classmethod
@@ -128,13 +130,23 @@ class Container:
                     "chat": settings.rate_limit_chat,
                 },
             ),
-            revocations=SessionRevocations(state, access_ttl=settings.access_token_ttl_seconds),
+            revocations=SessionRevocations(
+                state,
+                access_ttl=settings.access_token_ttl_seconds,
+                recheck_after=settings.revocation_recheck_seconds,
+            ),
             mailer=mailer,
+            meeting_lists=MeetingListCache(state, ttl=settings.meeting_list_cache_ttl_seconds),
             source=source,
         )
 
     def unit_of_work(self, session: AsyncSession) -> UnitOfWork:
-        return UnitOfWork(session, source=self.source, on_commit=self.relay.notify)
+        return UnitOfWork(
+            session,
+            source=self.source,
+            on_commit=self.relay.notify,
+            after_commit=(self.meeting_lists.after_commit,),
+        )
 
     async def aclose(self) -> None:
         self.hasher.close()

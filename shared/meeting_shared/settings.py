@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     join_token_ttl_seconds: int = 120
     password_reset_ttl_seconds: int = 3600
+    revocation_recheck_seconds: float = 2.0
     cookie_secure: bool | None = None  # default: on in production
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
@@ -91,6 +92,7 @@ class Settings(BaseSettings):
     # Meetings and media
     media_nodes: Annotated[list[MediaNode], NoDecode] = Field(default_factory=list)
     ice_servers: Annotated[list[dict[str, Any]], NoDecode] = Field(default_factory=list)
+    meeting_list_cache_ttl_seconds: float = 30.0
     upload_max_bytes: int = 200 * 1024 * 1024
     avatar_max_bytes: int = 5 * 1024 * 1024
     avatar_size: int = 256

@@ -405,3 +405,31 @@ async def test_every_change_is_published_as_an_event(api: Api) -> None:
     assert [row.type for row in rows] == expected
     assert all(row.published for row in rows)
     assert {row.key for row in rows} == {meeting["id"]}
+
+
+async def test_cached_lists_follow_every_change_at_once(api: Api) -> None:
+    host, guest = await api.user("host"), await api.user("guest")
+    meeting = await api.meeting(host, title="Before")
+
+    async def titles(user: UserSession) -> dict[str, str]:
+        listed = await user.client.get("/api/v1/meetings")
+        assert listed.status_code == 200
+        return {item["id"]: item["title"] for item in listed.json()["items"]}
+
+    async def roles(user: UserSession) -> dict[str, str]:
+        listed = await user.client.get("/api/v1/my/meetings/upcoming")
+        return {item["id"]: item["my_role"] for item in listed.json()["items"]}
+
+    assert await titles(guest) == {}  # cached: empty
+    await _invite(host, meeting["id"], guest)
+    assert await titles(guest) == {meeting["id"]: "Before"}
+    assert await roles(guest) == {meeting["id"]: "participant"}
+    await host.client.patch(f"/api/v1/meetings/{meeting['id']}", json={"title": "After"})
+    assert await titles(guest) == {meeting["id"]: "After"}
+    await host.client.patch(
+        f"/api/v1/meetings/{meeting['id']}/participants/{guest.id}", json={"role": "presenter"}
+    )
+    assert await roles(guest) == {meeting["id"]: "presenter"}
+    await host.client.delete(f"/api/v1/meetings/{meeting['id']}/participants/{guest.id}")
+    assert await titles(guest) == {}
+    assert await titles(host) == {meeting["id"]: "After"}

@@ -210,6 +210,34 @@ class TestStateStoreContract:
         # Like MGET, reading many treats other kinds as missing.
         assert await store.get_many([key("h"), key("s")]) == [None, "v"]
 
+    async def test_cache_round_trip_at_a_generation(self, store: StateStore, key: Key) -> None:
+        generation, value = await store.cache_read(key("c"), "page1")
+        assert (generation, value) == (0, None)
+        assert await store.cache_write(key("c"), generation, "page1", "body-1", ttl=5)
+        assert await store.cache_read(key("c"), "page1") == (0, "body-1")
+        assert await store.cache_read(key("c"), "page2") == (0, None)
+
+    async def test_cache_invalidation_drops_values_and_refuses_stale_writes(
+        self, store: StateStore, key: Key
+    ) -> None:
+        await store.cache_write(key("c"), 0, "page1", "old", ttl=5)
+        generation, _ = await store.cache_read(key("c"), "page2")  # a reader starts computing
+        await store.cache_invalidate([key("c"), key("other")], ttl=5)  # a change commits
+        assert await store.cache_read(key("c"), "page1") == (1, None)
+        # The reader computed before the change: its result must not be cached.
+        assert not await store.cache_write(key("c"), generation, "page2", "stale", ttl=5)
+        assert await store.cache_read(key("c"), "page2") == (1, None)
+        assert await store.cache_write(key("c"), 1, "page2", "fresh", ttl=5)
+        assert await store.cache_read(key("c"), "page2") == (1, "fresh")
+        assert await store.cache_read(key("other"), "x") == (1, None)
+        await store.cache_invalidate([], ttl=5)
+
+    async def test_cache_expires_as_a_whole(self, store: StateStore, key: Key) -> None:
+        await store.cache_invalidate([key("c")], ttl=5)
+        assert await store.cache_write(key("c"), 1, "page", "v", ttl=0.2)
+        await asyncio.sleep(0.3)
+        assert await store.cache_read(key("c"), "page") == (0, None)
+
     async def test_ping(self, store: StateStore) -> None:
         await store.ping()
 

@@ -6,6 +6,7 @@ pool, and those hops cost more than the work they do.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -50,6 +51,15 @@ async def get_uow(request: Request, container: ContainerDep) -> AsyncIterator[Un
 
 
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+@contextlib.asynccontextmanager
+async def read_unit_of_work(container: Container) -> AsyncIterator[UnitOfWork]:
+    """A read-only unit of work opened on demand, for routes that usually answer from a cache
+    (a ``UowDep`` would open a session on every request, hit or miss)."""
+    async with container.db.read_session() as session:
+        yield container.unit_of_work(session)
+
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from login or refresh")
 

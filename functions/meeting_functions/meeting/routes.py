@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -16,6 +17,8 @@ from meeting_functions.http.deps import (
     ContainerDep,
     MeetingsDep,
     PageDep,
+    meeting_service,
+    read_unit_of_work,
 )
 from meeting_functions.http.schemas import (
     ChatHistory,
@@ -28,11 +31,18 @@ from meeting_functions.http.schemas import (
     ParticipantPublic,
     RecordingPublic,
     WaitingResponse,
-    json_response,
 )
+from meeting_shared.container import Container
+from meeting_shared.services.actors import Actor
 from meeting_shared.services.attendance import Admission, InviteRequest, JoinRequest, RoleChange
 from meeting_shared.services.chat import NewMessage
-from meeting_shared.services.meetings import MeetingChange, MeetingDraft, MeetingStatus, MeetingView
+from meeting_shared.services.meetings import (
+    MeetingChange,
+    MeetingDraft,
+    MeetingService,
+    MeetingStatus,
+    MeetingView,
+)
 from meeting_shared.services.pagination import Page
 
 meetings = APIRouter(tags=["meetings"])
@@ -43,8 +53,21 @@ def _public(view: MeetingView) -> MeetingPublic:
     return MeetingPublic.of(view.meeting, view.my_role)
 
 
-def _page(page: Page[MeetingView]) -> Response:
-    return json_response(PagePublic[MeetingPublic].build(page, _public))
+ListLoader = Callable[[MeetingService], Awaitable[Page[MeetingView]]]
+
+
+async def _cached_list(
+    actor: Actor, container: Container, variant: str, load: ListLoader
+) -> Response:
+    """A list page from the caller's meeting-list cache, computed and cached on a miss."""
+    cache = container.meeting_lists
+    generation, body = await cache.read(actor.user_id, variant)
+    if body is None:
+        async with read_unit_of_work(container) as uow:
+            page = await load(await meeting_service(uow, container))
+        body = PagePublic[MeetingPublic].build(page, _public).model_dump_json()
+        await cache.write(actor.user_id, generation, variant, body)
+    return Response(body, media_type="application/json")
 
 
 @meetings.post("/meetings", status_code=status.HTTP_201_CREATED, response_model=MeetingPublic)
@@ -57,22 +80,27 @@ async def create_meeting(
 @meetings.get("/meetings", response_model=PagePublic[MeetingPublic])
 async def list_meetings(
     actor: ActorDep,
-    service: MeetingsDep,
+    container: ContainerDep,
     page: PageDep,
     meeting_status: Annotated[MeetingStatus | None, Query(alias="status")] = None,
 ) -> Response:
     """Meetings the caller hosts, was invited to or took part in, newest first."""
-    return _page(await service.list_mine(actor, page, status=meeting_status))
+    variant = f"all:{meeting_status}:{page.page}:{page.page_size}"
+    return await _cached_list(
+        actor, container, variant, lambda s: s.list_mine(actor, page, status=meeting_status)
+    )
 
 
 @meetings.get("/my/meetings/upcoming", response_model=PagePublic[MeetingPublic])
-async def upcoming_meetings(actor: ActorDep, service: MeetingsDep, page: PageDep) -> Response:
-    return _page(await service.upcoming(actor, page))
+async def upcoming_meetings(actor: ActorDep, container: ContainerDep, page: PageDep) -> Response:
+    variant = f"upcoming:{page.page}:{page.page_size}"
+    return await _cached_list(actor, container, variant, lambda s: s.upcoming(actor, page))
 
 
 @meetings.get("/my/meetings/history", response_model=PagePublic[MeetingPublic])
-async def meeting_history(actor: ActorDep, service: MeetingsDep, page: PageDep) -> Response:
-    return _page(await service.history(actor, page))
+async def meeting_history(actor: ActorDep, container: ContainerDep, page: PageDep) -> Response:
+    variant = f"history:{page.page}:{page.page_size}"
+    return await _cached_list(actor, container, variant, lambda s: s.history(actor, page))
 
 
 @meetings.get("/meetings/{meeting_id}", response_model=MeetingPublic)

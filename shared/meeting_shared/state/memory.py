@@ -29,6 +29,9 @@ _WINDOW_SLACK = 1e-6
 # which keeps its cost O(1) amortised per write and the dead entries at most about the live ones.
 _SWEEP_MIN_WRITES = 1024
 
+# The field of a generational cache hash that holds its generation (see StateStore.cache_read).
+_GENERATION = "gen"
+
 
 @dataclass(slots=True)
 class _Entry:
@@ -108,6 +111,27 @@ class MemoryStateStore:
     async def hash_get_all(self, key: str) -> dict[str, str]:
         fields = self._value(key, dict)
         return dict(fields) if fields is not None else {}
+
+    async def cache_read(self, key: str, field: str) -> tuple[int, str | None]:
+        fields = self._value(key, dict) or {}
+        generation = fields.get(_GENERATION, "0")
+        return int(generation), fields.get(f"{generation}:{field}")
+
+    async def cache_write(
+        self, key: str, generation: int, field: str, value: str, ttl: float
+    ) -> bool:
+        fields = self._value(key, dict) or {}
+        if int(fields.get(_GENERATION, "0")) != generation:
+            return False
+        fields = {**fields, _GENERATION: str(generation), f"{generation}:{field}": value}
+        self._store(key, _Entry(fields, self._deadline(ttl)))
+        return True
+
+    async def cache_invalidate(self, keys: list[str], ttl: float) -> None:
+        for key in keys:
+            fields = self._value(key, dict) or {}
+            generation = int(fields.get(_GENERATION, "0")) + 1
+            self._store(key, _Entry({_GENERATION: str(generation)}, self._deadline(ttl)))
 
     async def ping(self) -> None:
         """Always reachable: the state is in this process."""

@@ -48,6 +48,25 @@ class StateStore(Protocol):
 
     async def hash_get_all(self, key: str) -> dict[str, str]: ...
 
+    # A generational cache: a hash whose "gen" field counts invalidations and whose other fields
+    # are values computed at some generation. Readers read the generation *before* computing a
+    # value and store it only if no invalidation happened meanwhile, so a change that commits
+    # while a reader computes can never be overwritten by the stale result.
+
+    async def cache_read(self, key: str, field: str) -> tuple[int, str | None]:
+        """The current generation of ``key`` and the value of ``field`` at it (one round trip)."""
+        ...
+
+    async def cache_write(
+        self, key: str, generation: int, field: str, value: str, ttl: float
+    ) -> bool:
+        """Store ``value`` if ``key`` is still at ``generation``; False when it moved on."""
+        ...
+
+    async def cache_invalidate(self, keys: list[str], ttl: float) -> None:
+        """Move each key to its next generation, dropping every value it held."""
+        ...
+
     async def ping(self) -> None:
         """Raise ``Unavailable`` when the store cannot be reached."""
         ...

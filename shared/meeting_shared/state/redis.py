@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar, cast
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -51,6 +51,34 @@ return {0, 0, retry}
 """
 
 
+# Generational cache (see StateStore.cache_read). A nil in a Lua table ends it, so a missing value
+# comes back as a one-element reply.
+_CACHE_READ_SCRIPT = """
+local generation = redis.call('HGET', KEYS[1], 'gen') or '0'
+return {generation, redis.call('HGET', KEYS[1], generation .. ':' .. ARGV[1])}
+"""
+# ARGV: generation read, field, value, ttl in milliseconds.
+_CACHE_WRITE_SCRIPT = """
+local generation = redis.call('HGET', KEYS[1], 'gen') or '0'
+if generation ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'gen', generation, generation .. ':' .. ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+# ARGV: ttl in milliseconds. Every key moves on one generation and loses its values.
+_CACHE_INVALIDATE_SCRIPT = """
+for _, key in ipairs(KEYS) do
+  local generation = tonumber(redis.call('HGET', key, 'gen') or '0') + 1
+  redis.call('DEL', key)
+  redis.call('HSET', key, 'gen', generation)
+  redis.call('PEXPIRE', key, ARGV[1])
+end
+return #KEYS
+"""
+
+
 def _translated(
     method: Callable[_P, Awaitable[_R]],
 ) -> Callable[_P, Coroutine[Any, Any, _R]]:
@@ -83,6 +111,9 @@ class RedisStateStore:
         self._pool = pool
         self._client: Redis = Redis(connection_pool=pool)
         self._hit_script = self._client.register_script(_HIT_SCRIPT)
+        self._cache_read_script = self._client.register_script(_CACHE_READ_SCRIPT)
+        self._cache_write_script = self._client.register_script(_CACHE_WRITE_SCRIPT)
+        self._cache_invalidate_script = self._client.register_script(_CACHE_INVALIDATE_SCRIPT)
 
     @classmethod
     def from_url(
@@ -94,8 +125,11 @@ class RedisStateStore:
         max_connections: int = 64,
     ) -> RedisStateStore:
         """Build a store with its own pool; nothing connects until the first command."""
-        pool = ConnectionPool.from_url(
+        # Blocking: under a burst, requests wait briefly for a connection instead of failing with
+        # "too many connections" once max_connections are busy.
+        pool = BlockingConnectionPool.from_url(
             url,
+            timeout=command_timeout,
             decode_responses=True,
             socket_connect_timeout=connect_timeout,
             socket_timeout=command_timeout,
@@ -106,6 +140,25 @@ class RedisStateStore:
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         return cls(pool)
+
+    @_translated
+    async def cache_read(self, key: str, field: str) -> tuple[int, str | None]:
+        reply = await self._cache_read_script(keys=[key], args=[field])
+        return int(reply[0]), (reply[1] if len(reply) > 1 else None)
+
+    @_translated
+    async def cache_write(
+        self, key: str, generation: int, field: str, value: str, ttl: float
+    ) -> bool:
+        written = await self._cache_write_script(
+            keys=[key], args=[str(generation), field, value, _ms(ttl)]
+        )
+        return bool(written)
+
+    @_translated
+    async def cache_invalidate(self, keys: list[str], ttl: float) -> None:
+        if keys:
+            await self._cache_invalidate_script(keys=keys, args=[_ms(ttl)])
 
     @_translated
     async def get(self, key: str) -> str | None:
