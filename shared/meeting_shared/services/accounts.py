@@ -130,19 +130,7 @@ class AccountService:
 
     async def register(self, data: Registration, *, client_ip: str) -> User:
         await self._limiter.check("register", client_ip)
-        check_password_strength(data.password, username=data.username, email=data.email)
-        await self._ensure_unique(username=data.username, email=data.email)
-        user = User(
-            id=uuid.uuid4(),
-            username=data.username,
-            email=data.email,
-            display_name=data.display_name or data.username,
-            password_hash=await self._hash(data.password),
-            role=UserRole.USER,
-            status=UserStatus.ACTIVE,
-        )
-        self._db.add(user)
-        self._uow.record(UserRegistered(user_id=user.id, username=user.username))
+        user = await add_user(self._uow, self._hasher, data, role=UserRole.USER)
         await self._uow.commit()
         return user
 
@@ -380,6 +368,27 @@ class AccountService:
         self, user_id: uuid.UUID, keep: uuid.UUID | None = None
     ) -> None:
         await revoke_user_sessions(self._uow, self._revocations, user_id, keep=keep)
+
+
+async def add_user(
+    uow: UnitOfWork, hasher: PasswordHasher, data: Registration, *, role: UserRole
+) -> User:
+    """A new active account (not committed yet): checks strength and uniqueness, records the
+    registration."""
+    check_password_strength(data.password, username=data.username, email=data.email)
+    await ensure_unique_identity(uow, username=data.username, email=data.email)
+    user = User(
+        id=uuid.uuid4(),
+        username=data.username,
+        email=data.email,
+        display_name=data.display_name or data.username,
+        password_hash=await hasher.hash(data.password),
+        role=role,
+        status=UserStatus.ACTIVE,
+    )
+    uow.session.add(user)
+    uow.record(UserRegistered(user_id=user.id, username=user.username))
+    return user
 
 
 def apply_changes(target: object, values: dict[str, object]) -> list[str]:

@@ -12,7 +12,6 @@ from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.errors import Conflict, Forbidden
 from meeting_shared.events import (
     UserBanned,
-    UserRegistered,
     UserRoleChanged,
     UserUnbanned,
     UserUpdated,
@@ -23,8 +22,8 @@ from meeting_shared.services.accounts import (
     Email,
     Registration,
     Username,
+    add_user,
     apply_changes,
-    check_password_strength,
     close_account,
     count_active_admins,
     ensure_unique_identity,
@@ -146,21 +145,7 @@ class UserAdminService:
 
 async def create_admin(uow: UnitOfWork, hasher: PasswordHasher, registration: Registration) -> User:
     """Bootstrap an administrator (``meeting admin create``), bypassing sign-up rate limits."""
-    check_password_strength(
-        registration.password, username=registration.username, email=registration.email
-    )
-    await ensure_unique_identity(uow, username=registration.username, email=registration.email)
-    user = User(
-        id=uuid.uuid4(),
-        username=registration.username,
-        email=registration.email,
-        display_name=registration.display_name or registration.username,
-        password_hash=await hasher.hash(registration.password),
-        role=UserRole.ADMIN,
-        status=UserStatus.ACTIVE,
-    )
-    uow.session.add(user)
-    uow.record(UserRegistered(user_id=user.id, username=user.username))
+    user = await add_user(uow, hasher, registration, role=UserRole.ADMIN)
     uow.record(UserRoleChanged(user_id=user.id, role=UserRole.ADMIN, actor_id=user.id))
     await uow.commit()
     return user
