@@ -293,8 +293,9 @@ ROWS: tuple[Row, ...] = (
     Row("GET", "/media/{media_id}", owner_or_admin(200)),
     Row("DELETE", "/media/{media_id}", owner_or_admin(204)),
     # Pending, so 409 media_not_ready where a ready file would redirect (307).
-    Row("GET", "/media/{media_id}/download", owner_or_admin(409)),
-    Row("GET", "/media/{media_id}/thumbnail", owner_or_admin(409)),
+    # Content is for the owner and meeting members only: moderators see metadata and can delete.
+    Row("GET", "/media/{media_id}/download", Expect(401, 409, 404, 404, 404)),
+    Row("GET", "/media/{media_id}/thumbnail", Expect(401, 409, 404, 404, 404)),
     # the API description is public
     Row("GET", "/openapi.json", everyone(200)),
 )

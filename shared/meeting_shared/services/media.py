@@ -170,7 +170,10 @@ class MediaService:
     async def download_url(
         self, actor: Actor, media_id: uuid.UUID, *, thumbnail: bool = False
     ) -> str:
+        # Content goes to the owner and meeting members only; administrators moderate metadata.
         media = await self.get(actor, media_id)
+        if media.owner_id != actor.user_id and not await self._is_member(actor, media):
+            raise NotFound("No such file", code="media_not_found")
         if media.status != MediaStatus.READY:
             raise Conflict("The file is not ready", code="media_not_ready")
         if thumbnail:
@@ -212,8 +215,11 @@ class MediaService:
         return media
 
     async def _may_read(self, actor: Actor, media: MediaFile) -> bool:
-        if media.owner_id == actor.user_id or actor.is_admin:
-            return True
+        return (
+            media.owner_id == actor.user_id or actor.is_admin or await self._is_member(actor, media)
+        )
+
+    async def _is_member(self, actor: Actor, media: MediaFile) -> bool:
         if media.meeting_id is None or media.status != MediaStatus.READY:
             return False
         member = await self._db.scalar(
