@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 
 from meeting_functions.gateway import create_gateway
+from meeting_sfu.protocol import MAX_FRAME_BYTES
 from meeting_shared.container import Container
 from meeting_shared.db.migrate import upgrade
 from meeting_shared.settings import Settings
@@ -93,7 +94,14 @@ async def start_live_server(settings: Settings) -> tuple[LiveServer, Callable[[]
     container = Container.build(settings)
     app = create_gateway(settings, container)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=settings.port,
+            log_config=None,
+            lifespan="on",
+            ws_max_size=MAX_FRAME_BYTES,
+        )
     )
     task = asyncio.create_task(server.serve())
     for _ in range(500):

@@ -10,6 +10,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
+from meeting_sfu.protocol import MAX_FRAME_BYTES
 from meeting_shared.container import Container
 from meeting_shared.db import migrate as migrations
 from meeting_shared.errors import MeetingError
@@ -63,6 +64,7 @@ def serve(
         access_log=False,
         proxy_headers=settings.trust_forwarded_for,
         server_header=False,
+        ws_max_size=MAX_FRAME_BYTES,
     )
 
 

@@ -1,4 +1,4 @@
-"""The local gateway: every function in one process, plus metrics and the web client."""
+"""The local gateway: every function in one process, the signaling node, metrics, the web client."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from meeting_functions.media.blob_routes import ROUTERS as BLOB_ROUTERS
 from meeting_functions.media.routes import ROUTERS as MEDIA_ROUTERS
 from meeting_functions.meeting.routes import ROUTERS as MEETING_ROUTERS
 from meeting_functions.user.routes import ROUTERS as USER_ROUTERS
+from meeting_sfu.signaling import SignalingNode
+from meeting_sfu.signaling import router as signaling_router
 from meeting_shared.container import Container
 from meeting_shared.settings import Settings, get_settings
 
@@ -32,6 +34,10 @@ def create_gateway(settings: Settings | None = None, container: Container | None
         container=container,
         source="gateway",
     )
+
+    # Embedded mode: this process is also the (single) media node.
+    app.state.signaling = SignalingNode(app.state.container, settings.node_id)
+    app.include_router(signaling_router)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

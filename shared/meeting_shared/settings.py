@@ -91,6 +91,9 @@ class Settings(BaseSettings):
 
     # Meetings and media
     media_nodes: Annotated[list[MediaNode], NoDecode] = Field(default_factory=list)
+    node_id: str = Field(
+        default="", description="This process's media node id (default: the first)"
+    )
     ice_servers: Annotated[list[dict[str, Any]], NoDecode] = Field(default_factory=list)
     meeting_list_cache_ttl_seconds: float = 30.0
     upload_max_bytes: int = 200 * 1024 * 1024
@@ -133,6 +136,8 @@ class Settings(BaseSettings):
         if not self.media_nodes:
             ws_base = "ws" + self.public_url.removeprefix("http")
             self.media_nodes = [MediaNode(id="local", signaling_url=f"{ws_base}/ws/signaling")]
+        if not self.node_id:
+            self.node_id = self.media_nodes[0].id
         for spec in (
             self.rate_limit_login,
             self.rate_limit_login_ip,

@@ -1,0 +1,1 @@
+"""Media nodes: the signaling WebSocket (``/ws/signaling``); the packet-forwarding SFU next."""

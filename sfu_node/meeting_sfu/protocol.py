@@ -1,0 +1,228 @@
+"""The signaling protocol, version 1: every frame is a JSON object with a ``type``.
+
+These models are the protocol's single source: the server validates with them and
+``docs/signaling.schema.json`` is generated from them (``python -m meeting_sfu.schema``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 64 * 1024
+
+Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- client to server ------------------------------------------------------------------------
+
+
+class Join(Frame):
+    """The first frame: the join token from ``POST /api/v1/meetings/{id}/join``."""
+
+    type: Literal["join"]
+    v: int = Field(default=PROTOCOL_VERSION, description="Protocol version the client speaks")
+    token: str = Field(min_length=10, max_length=4096)
+
+
+class Ping(Frame):
+    type: Literal["ping"]
+    id: str | None = Field(default=None, max_length=64)
+
+
+class SendChat(Frame):
+    type: Literal["chat"]
+    body: Body
+
+
+class SetMute(Frame):
+    """The sender's own microphone/camera state (what others should show)."""
+
+    type: Literal["mute"]
+    audio: bool | None = None
+    video: bool | None = None
+
+
+class RaiseHand(Frame):
+    type: Literal["raise_hand"]
+    raised: bool
+
+
+class MuteParticipant(Frame):
+    """Host or co-host: ask someone's client to mute their microphone."""
+
+    type: Literal["mute_participant"]
+    user_id: uuid.UUID
+
+
+class RemoveParticipant(Frame):
+    type: Literal["remove_participant"]
+    user_id: uuid.UUID
+
+
+class ChangeRole(Frame):
+    type: Literal["change_role"]
+    user_id: uuid.UUID
+    role: Literal["host", "co_host", "presenter", "participant"]
+
+
+class AdmitFromLobby(Frame):
+    type: Literal["admit"]
+    user_id: uuid.UUID
+
+
+class DenyFromLobby(Frame):
+    type: Literal["deny"]
+    user_id: uuid.UUID
+
+
+class EndMeeting(Frame):
+    type: Literal["end_meeting"]
+
+
+ClientFrame = Annotated[
+    Ping
+    | SendChat
+    | SetMute
+    | RaiseHand
+    | MuteParticipant
+    | RemoveParticipant
+    | ChangeRole
+    | AdmitFromLobby
+    | DenyFromLobby
+    | EndMeeting,
+    Field(discriminator="type"),
+]
+CLIENT_FRAME = TypeAdapter(ClientFrame)
+JOIN_FRAME = TypeAdapter(Join)
+
+
+# --- server to client ------------------------------------------------------------------------
+
+
+class ParticipantInfo(BaseModel):
+    participant_id: uuid.UUID
+    user_id: uuid.UUID
+    display_name: str
+    role: str
+    audio_muted: bool = False
+    video_muted: bool = False
+    hand_raised: bool = False
+    joined_at: datetime
+
+
+class MeetingInfo(BaseModel):
+    id: uuid.UUID
+    title: str
+    settings: dict[str, Any]
+
+
+class Joined(BaseModel):
+    """The room snapshot, sent once after a successful ``join``."""
+
+    type: Literal["joined"] = "joined"
+    v: int = PROTOCOL_VERSION
+    me: ParticipantInfo
+    participants: list[ParticipantInfo] = Field(description="Everyone else in the room")
+    meeting: MeetingInfo
+    ice_servers: list[dict[str, Any]]
+
+
+class ParticipantJoined(BaseModel):
+    type: Literal["participant_joined"] = "participant_joined"
+    participant: ParticipantInfo
+
+
+class ParticipantUpdated(BaseModel):
+    """Mute state, raised hand or role changed."""
+
+    type: Literal["participant_updated"] = "participant_updated"
+    participant: ParticipantInfo
+
+
+class ParticipantLeft(BaseModel):
+    type: Literal["participant_left"] = "participant_left"
+    user_id: uuid.UUID
+    reason: Literal["left", "removed", "disconnected"]
+
+
+class ChatSender(BaseModel):
+    user_id: uuid.UUID
+    display_name: str
+
+
+class ChatMessage(BaseModel):
+    type: Literal["chat"] = "chat"
+    id: uuid.UUID
+    sender: ChatSender
+    body: str
+    created_at: datetime
+
+
+class MutedByHost(BaseModel):
+    """To the muted participant: turn the microphone off (their client does it)."""
+
+    type: Literal["muted_by_host"] = "muted_by_host"
+    by: uuid.UUID
+
+
+class Removed(BaseModel):
+    """To a removed participant, just before the node closes the socket."""
+
+    type: Literal["removed"] = "removed"
+    by: uuid.UUID
+
+
+class MeetingEnded(BaseModel):
+    type: Literal["meeting_ended"] = "meeting_ended"
+    by: uuid.UUID
+
+
+class Pong(BaseModel):
+    type: Literal["pong"] = "pong"
+    id: str | None = None
+
+
+class Error(BaseModel):
+    """A frame the node could not act on; the connection stays open unless a close follows."""
+
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    in_reply_to: str | None = Field(default=None, description="The type of the frame refused")
+
+
+ServerFrame = (
+    Joined
+    | ParticipantJoined
+    | ParticipantUpdated
+    | ParticipantLeft
+    | ChatMessage
+    | MutedByHost
+    | Removed
+    | MeetingEnded
+    | Pong
+    | Error
+)
+
+
+class CloseCode:
+    """WebSocket close codes the node uses (4000-4999 are for applications)."""
+
+    MEETING_ENDED = 4000
+    REMOVED = 4001
+    REPLACED = 4002  # the same person joined from another connection
+    UNAUTHORIZED = 4401
+    FORBIDDEN_ORIGIN = 4403
+    NOT_HERE = 4404  # the meeting's room is on another node, or the meeting is over
+    JOIN_TIMEOUT = 4408
+    TOO_SLOW = 4429  # the client does not read fast enough
+    MESSAGE_TOO_BIG = 1009

@@ -1,0 +1,149 @@
+"""Live rooms on this node: the open connections, and their presence in the state store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+
+from pydantic import BaseModel
+from starlette.websockets import WebSocket, WebSocketState
+
+from meeting_sfu.protocol import CloseCode, ParticipantInfo
+from meeting_shared.state import StateStore
+
+logger = logging.getLogger(__name__)
+
+OUTBOX_LIMIT = 256  # frames queued for one client before it counts as too slow
+PRESENCE_TTL = 6 * 3600.0
+
+
+class Connection:
+    """One participant's socket. Frames go out through a queue and one writer task, so a slow
+    client never blocks the sender (it is disconnected once its queue is full)."""
+
+    def __init__(self, websocket: WebSocket, info: ParticipantInfo, meeting_id: uuid.UUID) -> None:
+        self.websocket = websocket
+        self.info = info
+        self.meeting_id = meeting_id
+        self.closing_reason: str | None = None
+        self._outbox: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue(OUTBOX_LIMIT)
+        self._writer = asyncio.create_task(self._write(), name=f"signaling-writer-{info.user_id}")
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return self.info.user_id
+
+    def send(self, frame: BaseModel) -> None:
+        try:
+            self._outbox.put_nowait(frame.model_dump_json())
+        except asyncio.QueueFull:
+            self.close(CloseCode.TOO_SLOW, "too slow")
+
+    def close(self, code: int, reason: str) -> None:
+        """Send what is queued, then close with ``code`` (idempotent)."""
+        if self.closing_reason is not None:
+            return
+        self.closing_reason = reason
+        with contextlib.suppress(asyncio.QueueFull):
+            self._outbox.put_nowait((code, reason))
+        if self._outbox.full():  # no room to close politely
+            self._writer.cancel()
+            asyncio.get_running_loop().create_task(self._close_now(code, reason))
+
+    async def _write(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            if isinstance(item, tuple):
+                await self._close_now(*item)
+                return
+            try:
+                await self.websocket.send_text(item)
+            except Exception:  # the client went away; the reader notices and cleans up
+                return
+
+    async def _close_now(self, code: int, reason: str) -> None:
+        if self.websocket.application_state != WebSocketState.DISCONNECTED:
+            with contextlib.suppress(Exception):
+                await self.websocket.close(code=code, reason=reason)
+
+    async def finish(self) -> None:
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+
+
+class Room:
+    def __init__(self, meeting_id: uuid.UUID) -> None:
+        self.meeting_id = meeting_id
+        self.connections: dict[uuid.UUID, Connection] = {}
+
+    def broadcast(self, frame: BaseModel, *, skip: uuid.UUID | None = None) -> None:
+        for user_id, connection in list(self.connections.items()):
+            if user_id != skip:
+                connection.send(frame)
+
+    def others(self, user_id: uuid.UUID) -> list[ParticipantInfo]:
+        return [c.info for uid, c in self.connections.items() if uid != user_id]
+
+
+class RoomRegistry:
+    """The rooms hosted by this node, mirrored into the state store for REST and other nodes."""
+
+    def __init__(self, state: StateStore, node_id: str) -> None:
+        self._state = state
+        self.node_id = node_id
+        self.rooms: dict[uuid.UUID, Room] = {}
+
+    @staticmethod
+    def presence_key(meeting_id: uuid.UUID) -> str:
+        return f"room:{meeting_id}:participants"
+
+    def room(self, meeting_id: uuid.UUID) -> Room:
+        return self.rooms.setdefault(meeting_id, Room(meeting_id))
+
+    def connection(self, meeting_id: uuid.UUID, user_id: uuid.UUID) -> Connection | None:
+        room = self.rooms.get(meeting_id)
+        return room.connections.get(user_id) if room else None
+
+    def connections_of(self, user_id: uuid.UUID) -> list[Connection]:
+        return [
+            c
+            for room in self.rooms.values()
+            for uid, c in room.connections.items()
+            if uid == user_id
+        ]
+
+    async def enter(self, connection: Connection) -> Connection | None:
+        """Seat ``connection``; returns the connection it replaces (same person, older socket)."""
+        room = self.room(connection.meeting_id)
+        replaced = room.connections.get(connection.user_id)
+        room.connections[connection.user_id] = connection
+        await self.publish(connection)
+        return replaced
+
+    async def publish(self, connection: Connection) -> None:
+        await self._state.hash_set(
+            self.presence_key(connection.meeting_id),
+            str(connection.user_id),
+            connection.info.model_dump_json(),
+            ttl=PRESENCE_TTL,
+        )
+
+    async def leave(self, connection: Connection) -> bool:
+        """Unseat ``connection`` if it is still the current one; True when it was."""
+        room = self.rooms.get(connection.meeting_id)
+        if room is None or room.connections.get(connection.user_id) is not connection:
+            return False
+        del room.connections[connection.user_id]
+        if not room.connections:
+            del self.rooms[connection.meeting_id]
+        await self._state.hash_delete(
+            self.presence_key(connection.meeting_id), str(connection.user_id)
+        )
+        return True
+
+    async def present(self, meeting_id: uuid.UUID) -> list[ParticipantInfo]:
+        fields = await self._state.hash_get_all(self.presence_key(meeting_id))
+        return [ParticipantInfo.model_validate_json(value) for value in fields.values()]

@@ -1,0 +1,45 @@
+"""Writes ``docs/signaling.schema.json``: the protocol's frames as JSON Schema (draft 2020-12).
+
+    python -m meeting_sfu.schema            (rewrite the file)
+
+A test fails when the committed file differs from what the models say.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from meeting_sfu.protocol import PROTOCOL_VERSION, ClientFrame, Join, ServerFrame
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "signaling.schema.json"
+
+
+def protocol_schema() -> dict[str, Any]:
+    client: dict[str, Any] = TypeAdapter(Join | ClientFrame).json_schema(mode="validation")
+    server: dict[str, Any] = TypeAdapter(ServerFrame).json_schema(mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"meeting-system signaling protocol v{PROTOCOL_VERSION}",
+        "description": "Frames on /ws/signaling; see docs/signaling.md.",
+        "version": PROTOCOL_VERSION,
+        "client_to_server": client,
+        "server_to_client": server,
+    }
+
+
+def render() -> str:
+    return json.dumps(protocol_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def main() -> None:
+    SCHEMA_PATH.write_text(render())
+    sys.stdout.write(f"wrote {SCHEMA_PATH}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,380 @@
+"""``/ws/signaling``: authenticated room membership, chat, hands, mute state and moderation.
+
+A client joins with the short-lived join token the meeting function issued, then exchanges JSON
+frames (``meeting_sfu.protocol``). Changes to the meeting made anywhere (this socket, the REST
+API, another process) reach live rooms as events: a removal, a ban or the end of the meeting
+disconnects people at once, whichever path made it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+
+from meeting_sfu.protocol import (
+    CLIENT_FRAME,
+    JOIN_FRAME,
+    MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
+    AdmitFromLobby,
+    ChangeRole,
+    ChatMessage,
+    ChatSender,
+    CloseCode,
+    DenyFromLobby,
+    EndMeeting,
+    Error,
+    Joined,
+    MeetingEnded,
+    MeetingInfo,
+    MutedByHost,
+    MuteParticipant,
+    ParticipantInfo,
+    ParticipantJoined,
+    ParticipantLeft,
+    ParticipantUpdated,
+    Ping,
+    Pong,
+    RaiseHand,
+    Removed,
+    RemoveParticipant,
+    SendChat,
+    SetMute,
+)
+from meeting_sfu.rooms import Connection, RoomRegistry
+from meeting_shared.container import Container
+from meeting_shared.db.models import Meeting, Participant, User
+from meeting_shared.errors import Forbidden, MeetingError, Unauthenticated
+from meeting_shared.events import (
+    Event,
+    MeetingCancelled,
+    ParticipantRemoved,
+    ParticipantRoleChanged,
+    UserBanned,
+    UserDeleted,
+    parse_event_data,
+)
+from meeting_shared.events import (
+    MeetingEnded as MeetingEndedEvent,
+)
+from meeting_shared.services.actors import Actor, UserRole, UserStatus
+from meeting_shared.services.attendance import AttendanceService, RoleChange
+from meeting_shared.services.chat import ChatService, NewMessage
+from meeting_shared.services.meetings import (
+    MeetingService,
+    MeetingStatus,
+    ParticipantState,
+    load_for_manager,
+)
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+JOIN_TIMEOUT_SECONDS = 10.0
+
+
+class SignalingNode:
+    """The signaling side of one media node."""
+
+    def __init__(self, container: Container, node_id: str) -> None:
+        self.container = container
+        self.node_id = node_id
+        self.rooms = RoomRegistry(container.state, node_id)
+        bus = container.bus
+        bus.subscribe(ParticipantRemoved.event_type, self._on_removed)
+        bus.subscribe(ParticipantRoleChanged.event_type, self._on_role_changed)
+        bus.subscribe(MeetingEndedEvent.event_type, self._on_meeting_over)
+        bus.subscribe(MeetingCancelled.event_type, self._on_meeting_over)
+        bus.subscribe(UserBanned.event_type, self._on_user_gone)
+        bus.subscribe(UserDeleted.event_type, self._on_user_gone)
+
+    # --- a connection's life ---------------------------------------------------------------
+
+    async def serve(self, websocket: WebSocket) -> None:
+        origin = websocket.headers.get("origin")
+        if origin is not None and origin not in self.container.settings.allowed_origins:
+            await websocket.close(code=CloseCode.FORBIDDEN_ORIGIN, reason="origin not allowed")
+            return
+        await websocket.accept()
+        connection = await self._join(websocket)
+        if connection is None:
+            return
+        reason = "disconnected"
+        try:
+            reason = await self._read(connection)
+        finally:
+            await self._depart(connection, reason)
+
+    async def _join(self, websocket: WebSocket) -> Connection | None:
+        try:
+            text = await asyncio.wait_for(websocket.receive_text(), JOIN_TIMEOUT_SECONDS)
+        except TimeoutError:
+            await websocket.close(code=CloseCode.JOIN_TIMEOUT, reason="send join first")
+            return None
+        except (WebSocketDisconnect, RuntimeError, KeyError):
+            return None
+        try:
+            frame = JOIN_FRAME.validate_json(text)
+            if frame.v != PROTOCOL_VERSION:
+                raise Unauthenticated(
+                    f"This node speaks protocol {PROTOCOL_VERSION}", code="unsupported_version"
+                )
+            info, meeting = await self._admit(frame.token)
+        except (ValidationError, MeetingError) as exc:
+            code, message = _describe(exc)
+            await websocket.send_text(
+                Error(code=code, message=message, in_reply_to="join").model_dump_json()
+            )
+            close = (
+                CloseCode.NOT_HERE
+                if code in ("wrong_node", "meeting_not_live")
+                else CloseCode.UNAUTHORIZED
+            )
+            await websocket.close(code=close, reason=code)
+            return None
+        connection = Connection(websocket, info, meeting.id)
+        replaced = await self.rooms.enter(connection)
+        if replaced is not None:
+            replaced.close(CloseCode.REPLACED, "joined from another connection")
+        room = self.rooms.room(meeting.id)
+        connection.send(
+            Joined(
+                me=info,
+                participants=room.others(info.user_id),
+                meeting=MeetingInfo(id=meeting.id, title=meeting.title, settings=meeting.settings),
+                ice_servers=self.container.settings.ice_servers,
+            )
+        )
+        if replaced is None:
+            room.broadcast(ParticipantJoined(participant=info), skip=info.user_id)
+        return connection
+
+    async def _admit(self, token: str) -> tuple[ParticipantInfo, Meeting]:
+        claims = self.container.tokens.read_join(token)
+        if claims.node_id != self.node_id:
+            raise Forbidden("This meeting's room is on another node", code="wrong_node")
+        async with self.container.db.read_session() as session:
+            meeting = await session.get(Meeting, claims.meeting_id)
+            participant = await session.get(Participant, claims.participant_id)
+            user = await session.get(User, claims.user_id)
+        if meeting is None or meeting.status != MeetingStatus.LIVE:
+            raise Forbidden("The meeting is not live", code="meeting_not_live")
+        if (
+            participant is None
+            or participant.user_id != claims.user_id
+            or participant.state != ParticipantState.JOINED
+            or user is None
+            or user.status != UserStatus.ACTIVE
+        ):
+            raise Unauthenticated("Join the meeting again", code="not_a_participant")
+        settings = meeting.settings or {}
+        info = ParticipantInfo(
+            participant_id=participant.id,
+            user_id=user.id,
+            display_name=user.display_name,
+            role=participant.role,
+            audio_muted=bool(settings.get("mute_on_join")) and participant.role != "host",
+            joined_at=participant.joined_at or meeting.started_at or meeting.created_at,
+        )
+        return info, meeting
+
+    async def _read(self, connection: Connection) -> str:
+        websocket = connection.websocket
+        while True:
+            try:
+                text = await websocket.receive_text()
+            except (WebSocketDisconnect, RuntimeError, KeyError):
+                return connection.closing_reason or "disconnected"
+            if len(text) > MAX_FRAME_BYTES:
+                connection.close(CloseCode.MESSAGE_TOO_BIG, "frame too big")
+                return "disconnected"
+            await self._handle(connection, text)
+
+    async def _handle(self, connection: Connection, text: str) -> None:
+        kind: str | None = None
+        try:
+            raw = json.loads(text)
+            kind = raw.get("type") if isinstance(raw, dict) else None
+            frame = CLIENT_FRAME.validate_python(raw)
+            await self._dispatch(connection, frame)
+        except json.JSONDecodeError:
+            connection.send(Error(code="invalid_json", message="Frames are JSON objects"))
+        except (ValidationError, MeetingError) as exc:
+            code, message = _describe(exc)
+            connection.send(Error(code=code, message=message, in_reply_to=kind))
+        except Exception:
+            logger.exception("signaling frame failed", extra={"frame_type": kind})
+            connection.send(
+                Error(
+                    code="internal_error",
+                    message="The node could not act on that",
+                    in_reply_to=kind,
+                )
+            )
+
+    async def _depart(self, connection: Connection, reason: str) -> None:
+        was_current = await self.rooms.leave(connection)
+        await connection.finish()
+        if not was_current:
+            return  # replaced by a newer connection of the same person
+        if reason in ("disconnected", "too slow"):
+            await self._mark_left(connection)  # first, so the API agrees with what others see
+        left_reason = "removed" if reason == "removed" else "left"
+        room = self.rooms.rooms.get(connection.meeting_id)
+        if room is not None:
+            room.broadcast(ParticipantLeft(user_id=connection.user_id, reason=left_reason))
+
+    async def _mark_left(self, connection: Connection) -> None:
+        actor = _actor(connection)
+        with contextlib.suppress(MeetingError):
+            await self._attendance(lambda s: s.leave(actor, connection.meeting_id))
+
+    # --- frames ----------------------------------------------------------------------------
+
+    async def _dispatch(self, connection: Connection, frame: Any) -> None:
+        room = self.rooms.room(connection.meeting_id)
+        meeting_id = connection.meeting_id
+        actor = _actor(connection)
+        match frame:
+            case Ping(id=ping_id):
+                connection.send(Pong(id=ping_id))
+            case SendChat(body=body):
+                async with self.container.db.session() as session:
+                    service = ChatService(
+                        self.container.unit_of_work(session), limiter=self.container.limiter
+                    )
+                    message, sender = await service.post(actor, meeting_id, NewMessage(body=body))
+                room.broadcast(
+                    ChatMessage(
+                        id=message.id,
+                        sender=ChatSender(user_id=sender.id, display_name=sender.display_name),
+                        body=message.body,
+                        created_at=message.created_at,
+                    )
+                )
+            case SetMute(audio=audio, video=video):
+                if audio is not None:
+                    connection.info.audio_muted = audio
+                if video is not None:
+                    connection.info.video_muted = video
+                await self._updated(connection)
+            case RaiseHand(raised=raised):
+                connection.info.hand_raised = raised
+                await self._updated(connection)
+            case MuteParticipant(user_id=target_id):
+                async with self.container.db.read_session() as session:
+                    await load_for_manager(self.container.unit_of_work(session), meeting_id, actor)
+                target = self.rooms.connection(meeting_id, target_id)
+                if target is None:
+                    raise MeetingError(
+                        "Nobody by that id is in the room", code="participant_not_found"
+                    )
+                target.send(MutedByHost(by=actor.user_id))
+                target.info.audio_muted = True
+                await self._updated(target)
+            case RemoveParticipant(user_id=target_id):
+                await self._attendance(lambda s: s.remove(actor, meeting_id, target_id))
+            case ChangeRole(user_id=target_id, role=role):
+                await self._attendance(
+                    lambda s: s.change_role(
+                        actor, meeting_id, target_id, RoleChange.model_validate({"role": role})
+                    )
+                )
+            case AdmitFromLobby(user_id=target_id):
+                await self._attendance(lambda s: s.decide(actor, meeting_id, target_id, admit=True))
+            case DenyFromLobby(user_id=target_id):
+                await self._attendance(
+                    lambda s: s.decide(actor, meeting_id, target_id, admit=False)
+                )
+            case EndMeeting():
+                async with self.container.db.session() as session:
+                    await MeetingService(
+                        self.container.unit_of_work(session), hasher=self.container.hasher
+                    ).end(actor, meeting_id)
+
+    async def _attendance(self, action: Callable[[AttendanceService], Awaitable[object]]) -> None:
+        """Run one attendance change; its event then updates the live room (see ``_on_*``)."""
+        container = self.container
+        async with container.db.session() as session:
+            service = AttendanceService(
+                container.unit_of_work(session),
+                hasher=container.hasher,
+                tokens=container.tokens,
+                limiter=container.limiter,
+                nodes=container.settings.media_nodes,
+            )
+            await action(service)
+
+    async def _updated(self, connection: Connection) -> None:
+        await self.rooms.publish(connection)
+        self.rooms.room(connection.meeting_id).broadcast(
+            ParticipantUpdated(participant=connection.info)
+        )
+
+    # --- events from anywhere -----------------------------------------------------------------
+
+    async def _on_removed(self, event: Event) -> None:
+        data = parse_event_data(event)
+        assert isinstance(data, ParticipantRemoved)
+        target = self.rooms.connection(data.meeting_id, data.user_id)
+        if target is not None:
+            target.send(Removed(by=data.actor_id))
+            target.close(CloseCode.REMOVED, "removed")
+
+    async def _on_role_changed(self, event: Event) -> None:
+        data = parse_event_data(event)
+        assert isinstance(data, ParticipantRoleChanged)
+        target = self.rooms.connection(data.meeting_id, data.user_id)
+        if target is not None:
+            target.info.role = data.role
+            await self._updated(target)
+
+    async def _on_meeting_over(self, event: Event) -> None:
+        data = parse_event_data(event)
+        assert isinstance(data, MeetingEndedEvent | MeetingCancelled)
+        room = self.rooms.rooms.get(data.meeting_id)
+        if room is None:
+            return
+        room.broadcast(MeetingEnded(by=data.actor_id))
+        for connection in list(room.connections.values()):
+            connection.close(CloseCode.MEETING_ENDED, "meeting ended")
+
+    async def _on_user_gone(self, event: Event) -> None:
+        data = parse_event_data(event)
+        assert isinstance(data, UserBanned | UserDeleted)
+        for connection in self.rooms.connections_of(data.user_id):
+            connection.send(Removed(by=data.actor_id))
+            connection.close(CloseCode.REMOVED, "removed")
+
+
+def _actor(connection: Connection) -> Actor:
+    # The socket acts for the participant; it holds no login session of its own.
+    return Actor(
+        user_id=connection.user_id, role=UserRole.USER, session_id=connection.info.participant_id
+    )
+
+
+def _describe(exc: ValidationError | MeetingError) -> tuple[str, str]:
+    if isinstance(exc, MeetingError):
+        return exc.code, exc.detail
+    errors = exc.errors()
+    if not errors:
+        return "invalid_frame", "The frame is not valid"
+    first = errors[0]
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return "unknown_type", "Unknown frame type"
+    where = ".".join(str(part) for part in first["loc"]) or "frame"
+    return "invalid_frame", f"{where}: {first['msg']}"
+
+
+@router.websocket("/ws/signaling")
+async def signaling(websocket: WebSocket) -> None:
+    node: SignalingNode = websocket.app.state.signaling
+    await node.serve(websocket)

@@ -1,0 +1,240 @@
+"""The signaling WebSocket on a real port: auth, room presence, chat, moderation, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from meeting_sfu.protocol import CloseCode
+from tests.conftest import Api, UserSession
+
+pytestmark = pytest.mark.integration
+
+
+class Peer:
+    """A signaling client: one participant's socket."""
+
+    def __init__(self, socket: ClientConnection, user: UserSession) -> None:
+        self.socket = socket
+        self.user = user
+
+    async def send(self, **frame: Any) -> None:
+        await self.socket.send(json.dumps(frame, default=str))
+
+    async def next(self, kind: str | None = None, seconds: float = 5.0) -> dict[str, Any]:
+        """The next frame (of ``kind``, skipping others)."""
+        async with asyncio.timeout(seconds):
+            while True:
+                frame: dict[str, Any] = json.loads(await self.socket.recv())
+                if kind is None or frame["type"] == kind:
+                    return frame
+
+    async def closed_with(self) -> int:
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(5):
+                while True:
+                    await self.socket.recv()
+        assert closed.value.rcvd is not None
+        return closed.value.rcvd.code
+
+
+async def _join_rest(user: UserSession, meeting_id: str, **body: Any) -> dict[str, Any]:
+    response = await user.client.post(f"/api/v1/meetings/{meeting_id}/join", json=body)
+    assert response.status_code == 200, response.text
+    joined: dict[str, Any] = response.json()
+    return joined
+
+
+async def _connect(api: Api, user: UserSession, meeting_id: str) -> tuple[Peer, dict[str, Any]]:
+    ticket = await _join_rest(user, meeting_id)
+    socket = await connect(ticket["signaling_url"], origin=api.server.url)  # type: ignore[arg-type]
+    peer = Peer(socket, user)
+    await peer.send(type="join", v=1, token=ticket["join_token"])
+    snapshot = await peer.next()
+    assert snapshot["type"] == "joined", snapshot
+    return peer, snapshot
+
+
+async def _invite(host: UserSession, meeting_id: str, *users: UserSession) -> None:
+    for user in users:
+        invited = await host.client.post(
+            f"/api/v1/meetings/{meeting_id}/invites", json={"user_id": str(user.id)}
+        )
+        assert invited.status_code == 201
+
+
+async def test_join_snapshot_presence_and_departure(api: Api) -> None:
+    host, guest = await api.user("host"), await api.user("guest")
+    meeting = await api.meeting(host, settings={"mute_on_join": True})
+    await _invite(host, meeting["id"], guest)
+    host_peer, snapshot = await _connect(api, host, meeting["id"])
+    assert snapshot["me"]["user_id"] == str(host.id) and snapshot["me"]["role"] == "host"
+    assert snapshot["participants"] == [] and snapshot["meeting"]["id"] == meeting["id"]
+    assert snapshot["me"]["audio_muted"] is False  # the host is not muted on join
+
+    guest_peer, guest_snapshot = await _connect(api, guest, meeting["id"])
+    assert [p["user_id"] for p in guest_snapshot["participants"]] == [str(host.id)]
+    assert guest_snapshot["me"]["audio_muted"] is True
+    joined = await host_peer.next("participant_joined")
+    assert joined["participant"]["user_id"] == str(guest.id)
+
+    presence = await api.server.container.state.hash_get_all(f"room:{meeting['id']}:participants")
+    assert set(presence) == {str(host.id), str(guest.id)}
+
+    await guest_peer.socket.close()
+    left = await host_peer.next("participant_left")
+    assert (left["user_id"], left["reason"]) == (str(guest.id), "left")
+    people = (await host.client.get(f"/api/v1/meetings/{meeting['id']}/participants")).json()
+    assert {p["user_id"]: p["state"] for p in people}[str(guest.id)] == "left"
+    await host_peer.socket.close()
+
+
+async def test_refuses_bad_tokens_foreign_origins_and_wrong_versions(api: Api) -> None:
+    host = await api.user("host")
+    meeting = await api.meeting(host)
+    ticket = await _join_rest(host, meeting["id"])
+    url = ticket["signaling_url"]
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(url, origin="https://evil.example")  # type: ignore[arg-type]
+    assert refused.value.response.status_code == 403
+
+    for token in (ticket["join_token"] + "x", host.access_token):
+        async with connect(url, origin=api.server.url) as socket:  # type: ignore[arg-type]
+            peer = Peer(socket, host)
+            await peer.send(type="join", token=token)
+            error = await peer.next()
+            assert (error["type"], error["code"]) == ("error", "invalid_token")
+            assert await peer.closed_with() == CloseCode.UNAUTHORIZED
+
+    async with connect(url, origin=api.server.url) as socket:  # type: ignore[arg-type]
+        peer = Peer(socket, host)
+        await peer.send(type="join", v=99, token=ticket["join_token"])
+        assert (await peer.next())["code"] == "unsupported_version"
+
+    async with connect(url, origin=api.server.url) as socket:  # type: ignore[arg-type]
+        peer = Peer(socket, host)
+        await peer.send(type="chat", body="before joining")
+        assert (await peer.next())["code"] == "invalid_frame"
+        assert await peer.closed_with() == CloseCode.UNAUTHORIZED
+
+
+async def test_chat_is_stamped_by_the_server_stored_and_broadcast(api: Api) -> None:
+    host, guest = await api.user("host"), await api.user("guest")
+    meeting = await api.meeting(host)
+    await _invite(host, meeting["id"], guest)
+    host_peer, _ = await _connect(api, host, meeting["id"])
+    guest_peer, _ = await _connect(api, guest, meeting["id"])
+    await guest_peer.send(type="chat", body="  hello everyone  ")
+    for peer in (host_peer, guest_peer):
+        chat = await peer.next("chat")
+        assert chat["body"] == "hello everyone" and chat["sender"]["user_id"] == str(guest.id)
+    await guest_peer.send(type="chat", body="spoof", sender={"user_id": str(host.id)})
+    assert (await guest_peer.next("error"))["code"] == "invalid_frame"
+    history = (await host.client.get(f"/api/v1/meetings/{meeting['id']}/messages")).json()
+    assert [m["body"] for m in history["items"]] == ["hello everyone"]
+    for peer in (host_peer, guest_peer):
+        await peer.socket.close()
+
+
+async def test_bad_frames_get_errors_and_the_node_keeps_serving(api: Api) -> None:
+    host, other_host = await api.user("host"), await api.user("other")
+    peer, _ = await _connect(api, host, (await api.meeting(host))["id"])
+    bystander, _ = await _connect(api, other_host, (await api.meeting(other_host))["id"])
+    cases = [
+        ("{not json", "invalid_json"),
+        ('["a", "list"]', "invalid_frame"),
+        ('{"type": "teleport"}', "unknown_type"),
+        ('{"type": "raise_hand", "raised": "maybe"}', "invalid_frame"),
+        ('{"type": "chat", "body": ""}', "invalid_frame"),
+        ('{"type": "remove_participant", "user_id": "not-a-uuid"}', "invalid_frame"),
+    ]
+    for text, code in cases:
+        await peer.socket.send(text)
+        error = await peer.next("error")
+        assert error["code"] == code, (text, error)
+    await peer.send(type="ping", id="p1")
+    assert await peer.next("pong") == {"type": "pong", "id": "p1"}
+
+    await peer.socket.send(json.dumps({"type": "chat", "body": "x" * 70_000}))
+    assert await peer.closed_with() == CloseCode.MESSAGE_TOO_BIG
+    await bystander.send(type="ping", id="still-here")
+    assert (await bystander.next("pong"))["id"] == "still-here"
+    await bystander.socket.close()
+
+
+async def test_mute_hands_and_moderation(api: Api) -> None:
+    host, guest, third = await api.user("host"), await api.user("guest"), await api.user("third")
+    meeting = await api.meeting(host)
+    await _invite(host, meeting["id"], guest, third)
+    host_peer, _ = await _connect(api, host, meeting["id"])
+    guest_peer, _ = await _connect(api, guest, meeting["id"])
+    third_peer, _ = await _connect(api, third, meeting["id"])
+
+    await guest_peer.send(type="mute", video=True)
+    updated = await host_peer.next("participant_updated")
+    assert updated["participant"]["video_muted"] is True
+    await guest_peer.send(type="raise_hand", raised=True)
+    assert (await host_peer.next("participant_updated"))["participant"]["hand_raised"] is True
+
+    await guest_peer.send(type="mute_participant", user_id=str(host.id))
+    assert (await guest_peer.next("error"))["code"] == "not_meeting_manager"
+    await host_peer.send(type="mute_participant", user_id=str(guest.id))
+    assert (await guest_peer.next("muted_by_host"))["by"] == str(host.id)
+
+    await host_peer.send(type="change_role", user_id=str(guest.id), role="co_host")
+    promoted = await third_peer.next("participant_updated")
+    while (
+        promoted["participant"]["user_id"] != str(guest.id)
+        or promoted["participant"]["role"] != "co_host"
+    ):
+        promoted = await third_peer.next("participant_updated")
+
+    # Removal over the socket: the removed person is told and disconnected at once.
+    await host_peer.send(type="remove_participant", user_id=str(third.id))
+    assert (await third_peer.next("removed"))["by"] == str(host.id)
+    assert await third_peer.closed_with() == CloseCode.REMOVED
+    left = await host_peer.next("participant_left")
+    assert (left["user_id"], left["reason"]) == (str(third.id), "removed")
+    # Removal through the REST API reaches the live room too.
+    base = f"/api/v1/meetings/{meeting['id']}"
+    rest_removed = await host.client.delete(f"{base}/participants/{guest.id}")
+    assert rest_removed.status_code == 204, rest_removed.text
+    assert await guest_peer.closed_with() == CloseCode.REMOVED
+    await host_peer.socket.close()
+
+
+async def test_end_for_all_closes_every_socket(api: Api) -> None:
+    host, guest = await api.user("host"), await api.user("guest")
+    meeting = await api.meeting(host)
+    await _invite(host, meeting["id"], guest)
+    host_peer, _ = await _connect(api, host, meeting["id"])
+    guest_peer, _ = await _connect(api, guest, meeting["id"])
+    await guest_peer.send(type="end_meeting")
+    assert (await guest_peer.next("error"))["code"] == "not_meeting_manager"
+    await host_peer.send(type="end_meeting")
+    for peer in (host_peer, guest_peer):
+        assert (await peer.next("meeting_ended"))["by"] == str(host.id)
+        assert await peer.closed_with() == CloseCode.MEETING_ENDED
+    status = (await host.client.get(f"/api/v1/meetings/{meeting['id']}")).json()["status"]
+    assert status == "ended"
+
+
+async def test_a_removed_participants_old_ticket_no_longer_works(api: Api) -> None:
+    host, guest = await api.user("host"), await api.user("guest")
+    meeting = await api.meeting(host)
+    await _invite(host, meeting["id"], guest)
+    await _join_rest(host, meeting["id"])
+    ticket = await _join_rest(guest, meeting["id"])
+    assert (
+        await host.client.delete(f"/api/v1/meetings/{meeting['id']}/participants/{guest.id}")
+    ).status_code == 204
+    async with connect(ticket["signaling_url"], origin=api.server.url) as socket:  # type: ignore[arg-type]
+        peer = Peer(socket, guest)
+        await peer.send(type="join", token=ticket["join_token"])
+        assert (await peer.next())["code"] == "not_a_participant"
+        assert await peer.closed_with() == CloseCode.UNAUTHORIZED
