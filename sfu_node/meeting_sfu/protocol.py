@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
+from meeting_shared.services.rooms import ParticipantInfo
+
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
 
@@ -106,17 +108,6 @@ JOIN_FRAME = TypeAdapter(Join)
 
 
 # --- server to client ------------------------------------------------------------------------
-
-
-class ParticipantInfo(BaseModel):
-    participant_id: uuid.UUID
-    user_id: uuid.UUID
-    display_name: str
-    role: str
-    audio_muted: bool = False
-    video_muted: bool = False
-    hand_raised: bool = False
-    joined_at: datetime
 
 
 class MeetingInfo(BaseModel):

@@ -10,7 +10,8 @@ import uuid
 from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketState
 
-from meeting_sfu.protocol import CloseCode, ParticipantInfo
+from meeting_sfu.protocol import CloseCode
+from meeting_shared.services.rooms import ParticipantInfo, presence_key, room_presence
 from meeting_shared.state import StateStore
 
 logger = logging.getLogger(__name__)
@@ -96,10 +97,6 @@ class RoomRegistry:
         self.node_id = node_id
         self.rooms: dict[uuid.UUID, Room] = {}
 
-    @staticmethod
-    def presence_key(meeting_id: uuid.UUID) -> str:
-        return f"room:{meeting_id}:participants"
-
     def room(self, meeting_id: uuid.UUID) -> Room:
         return self.rooms.setdefault(meeting_id, Room(meeting_id))
 
@@ -125,7 +122,7 @@ class RoomRegistry:
 
     async def publish(self, connection: Connection) -> None:
         await self._state.hash_set(
-            self.presence_key(connection.meeting_id),
+            presence_key(connection.meeting_id),
             str(connection.user_id),
             connection.info.model_dump_json(),
             ttl=PRESENCE_TTL,
@@ -139,11 +136,8 @@ class RoomRegistry:
         del room.connections[connection.user_id]
         if not room.connections:
             del self.rooms[connection.meeting_id]
-        await self._state.hash_delete(
-            self.presence_key(connection.meeting_id), str(connection.user_id)
-        )
+        await self._state.hash_delete(presence_key(connection.meeting_id), str(connection.user_id))
         return True
 
     async def present(self, meeting_id: uuid.UUID) -> list[ParticipantInfo]:
-        fields = await self._state.hash_get_all(self.presence_key(meeting_id))
-        return [ParticipantInfo.model_validate_json(value) for value in fields.values()]
+        return await room_presence(self._state, meeting_id)

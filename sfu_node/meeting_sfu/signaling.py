@@ -36,7 +36,6 @@ from meeting_sfu.protocol import (
     MeetingInfo,
     MutedByHost,
     MuteParticipant,
-    ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
     ParticipantUpdated,
@@ -73,6 +72,7 @@ from meeting_shared.services.meetings import (
     ParticipantState,
     load_for_manager,
 )
+from meeting_shared.services.rooms import ParticipantInfo
 
 logger = logging.getLogger(__name__)
 router = APIRouter()

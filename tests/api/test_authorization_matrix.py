@@ -282,6 +282,7 @@ ROWS: tuple[Row, ...] = (
     Row("GET", f"{M}/messages", members(200)),
     Row("POST", f"{M}/messages", members(201), json_body(body="hello")),
     Row("GET", f"{M}/recordings", members(200)),
+    Row("GET", f"{M}/room", members(200)),
     Row("GET", "/admin/meetings", admins(200)),
     Row("POST", "/admin/meetings/{meeting_id}/end", admins(200)),
     # media function (``{media_id}`` is a pending upload owned by ``user``). Admins read and

@@ -86,6 +86,13 @@ async def test_join_snapshot_presence_and_departure(api: Api) -> None:
     presence = await api.server.container.state.hash_get_all(f"room:{meeting['id']}:participants")
     assert set(presence) == {str(host.id), str(guest.id)}
 
+    room = (await guest.client.get(f"/api/v1/meetings/{meeting['id']}/room")).json()
+    assert room["open"] is True and room["signaling_url"].endswith("/ws/signaling")
+    assert [p["user_id"] for p in room["participants"]] == [str(host.id), str(guest.id)]
+    assert [p["audio_muted"] for p in room["participants"]] == [False, True]
+    stranger = await api.user("stranger")
+    assert (await stranger.client.get(f"/api/v1/meetings/{meeting['id']}/room")).status_code == 404
+
     await guest_peer.socket.close()
     left = await host_peer.next("participant_left")
     assert (left["user_id"], left["reason"]) == (str(guest.id), "left")
@@ -222,6 +229,8 @@ async def test_end_for_all_closes_every_socket(api: Api) -> None:
         assert await peer.closed_with() == CloseCode.MEETING_ENDED
     status = (await host.client.get(f"/api/v1/meetings/{meeting['id']}")).json()["status"]
     assert status == "ended"
+    room = (await host.client.get(f"/api/v1/meetings/{meeting['id']}/room")).json()
+    assert (room["open"], room["participants"]) == (False, [])
 
 
 async def test_a_removed_participants_old_ticket_no_longer_works(api: Api) -> None:

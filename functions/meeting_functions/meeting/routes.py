@@ -17,6 +17,7 @@ from meeting_functions.http.deps import (
     ContainerDep,
     MeetingsDep,
     PageDep,
+    UowDep,
     meeting_service,
     read_unit_of_work,
 )
@@ -44,6 +45,7 @@ from meeting_shared.services.meetings import (
     MeetingView,
 )
 from meeting_shared.services.pagination import Page
+from meeting_shared.services.rooms import RoomStatus, room_status
 
 meetings = APIRouter(tags=["meetings"])
 admin = APIRouter(prefix="/admin", tags=["admin"])
@@ -278,6 +280,16 @@ async def list_recordings(
     meeting_id: uuid.UUID, actor: ActorDep, service: MeetingsDep
 ) -> list[RecordingPublic]:
     return [RecordingPublic.of(r) for r in await service.recordings(actor, meeting_id)]
+
+
+@meetings.get("/meetings/{meeting_id}/room", response_model=RoomStatus)
+async def room(
+    meeting_id: uuid.UUID, actor: ActorDep, uow: UowDep, container: ContainerDep
+) -> RoomStatus:
+    """The meeting's live room: its media node and who is connected, with mute state."""
+    return await room_status(
+        uow, container.state, actor, meeting_id, container.settings.media_nodes
+    )
 
 
 @admin.get("/meetings", response_model=PagePublic[MeetingPublic])
