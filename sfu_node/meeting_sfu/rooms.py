@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketState
 
 from meeting_sfu.protocol import CloseCode
-from meeting_shared.services.rooms import ParticipantInfo, presence_key, room_presence
+from meeting_shared.services.rooms import ParticipantInfo, presence_key
 from meeting_shared.state import StateStore
 
 logger = logging.getLogger(__name__)
@@ -138,6 +138,3 @@ class RoomRegistry:
             del self.rooms[connection.meeting_id]
         await self._state.hash_delete(presence_key(connection.meeting_id), str(connection.user_id))
         return True
-
-    async def present(self, meeting_id: uuid.UUID) -> list[ParticipantInfo]:
-        return await room_presence(self._state, meeting_id)

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from fastapi import Response
 from pydantic import BaseModel
 
 from meeting_shared.db.models import (
@@ -332,9 +331,3 @@ class MediaFilePublic(BaseModel):
             created_at=media.created_at,
             completed_at=media.completed_at,
         )
-
-
-def json_response(body: BaseModel, status_code: int = 200) -> Response:
-    """Serialize once, in Rust; FastAPI passes a returned ``Response`` through untouched (the
-    route's ``response_model`` still documents the shape)."""
-    return Response(body.model_dump_json(), status_code=status_code, media_type="application/json")
