@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import jwt
@@ -86,3 +87,17 @@ def test_rooms_spread_over_nodes_and_stay_put() -> None:
 
 def test_like_patterns_escape_wildcards() -> None:
     assert like_pattern(" Ann%_\\ ") == "%ann\\%\\_\\\\%"
+
+
+def test_a_remembered_access_token_still_expires() -> None:
+    tokens = TokenService(SECRET, issuer="test", access_ttl=1, join_ttl=60)
+    token, _ = tokens.issue_access(uuid.uuid4(), uuid.uuid4(), "user")
+    first = tokens.read_access(token)
+    assert tokens.read_access(token) is first  # verified once, remembered
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    with pytest.raises(Unauthenticated):
+        tokens.read_access(forged)  # a different string is verified from scratch
+    time.sleep(1.1)
+    with pytest.raises(Unauthenticated) as caught:
+        tokens.read_access(token)
+    assert caught.value.code == "token_expired"
