@@ -37,6 +37,7 @@ def create_gateway(settings: Settings | None = None, container: Container | None
 
     # Embedded mode: this process is also the (single) media node.
     app.state.signaling = SignalingNode(app.state.container, settings.node_id)
+    app.state.background.append(app.state.signaling.heartbeat)
     app.include_router(signaling_router)
 
     @app.get("/metrics", include_in_schema=False)

@@ -72,6 +72,7 @@ from meeting_shared.services.meetings import (
     ParticipantState,
     load_for_manager,
 )
+from meeting_shared.services.nodes import HEARTBEAT_SECONDS
 from meeting_shared.services.rooms import ParticipantInfo
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,19 @@ class SignalingNode:
         bus.subscribe(MeetingCancelled.event_type, self._on_meeting_over)
         bus.subscribe(UserBanned.event_type, self._on_user_gone)
         bus.subscribe(UserDeleted.event_type, self._on_user_gone)
+
+    async def heartbeat(self) -> None:
+        """Tell the directory this node is alive and how loaded it is, until cancelled."""
+        node = await self.container.nodes.lookup(self.node_id)
+        if node is None:
+            raise RuntimeError(f"NODE_ID {self.node_id!r} is not one of MEDIA_NODES")
+        while True:
+            load = sum(len(room.connections) for room in self.rooms.rooms.values())
+            try:
+                await self.container.nodes.heartbeat(node, load)
+            except MeetingError:
+                logger.warning("heartbeat not recorded", exc_info=True)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
 
     # --- a connection's life ---------------------------------------------------------------
 
@@ -308,7 +322,7 @@ class SignalingNode:
                 hasher=container.hasher,
                 tokens=container.tokens,
                 limiter=container.limiter,
-                nodes=container.settings.media_nodes,
+                nodes=container.nodes,
             )
             await action(service)
 

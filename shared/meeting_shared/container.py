@@ -16,6 +16,7 @@ from meeting_shared.notifications import Notifier
 from meeting_shared.outbox import OutboxRelay
 from meeting_shared.security import CsrfTokens, PasswordHasher, Sealer, TokenService, derive_key
 from meeting_shared.services.meeting_lists import MeetingListCache
+from meeting_shared.services.nodes import NodeDirectory
 from meeting_shared.services.rate_limits import RateLimiter
 from meeting_shared.services.sessions import SessionRevocations
 from meeting_shared.settings import Settings
@@ -84,6 +85,7 @@ class Container:
     revocations: SessionRevocations
     mailer: Mailer
     meeting_lists: MeetingListCache
+    nodes: NodeDirectory
     source: str
 
     @classmethod
@@ -137,6 +139,7 @@ class Container:
             ),
             mailer=mailer,
             meeting_lists=MeetingListCache(state, ttl=settings.meeting_list_cache_ttl_seconds),
+            nodes=NodeDirectory(state, settings.media_nodes),
             source=source,
         )
 

@@ -11,6 +11,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from meeting_sfu.protocol import CloseCode
+from meeting_shared.settings import MediaNode
 from tests.conftest import Api, UserSession
 
 pytestmark = pytest.mark.integration
@@ -247,3 +248,30 @@ async def test_a_removed_participants_old_ticket_no_longer_works(api: Api) -> No
         await peer.send(type="join", token=ticket["join_token"])
         assert (await peer.next())["code"] == "not_a_participant"
         assert await peer.closed_with() == CloseCode.UNAUTHORIZED
+
+
+async def test_rooms_go_to_live_nodes_and_move_when_a_node_dies(api: Api) -> None:
+    nodes = api.server.container.nodes
+    far = MediaNode(id="far-node", signaling_url="ws://far.example/ws/signaling")
+    host = await api.user("host")
+    assert "local" in [status.id for status in await nodes.live()]  # the gateway's own beat
+    try:
+        await nodes.heartbeat(far, load=0)
+        for _ in range(20):  # equal loads: each meeting prefers one node, stably
+            meeting = await api.meeting(host)
+            ticket = await _join_rest(host, meeting["id"])
+            if ticket["node_id"] == far.id:
+                break
+        assert ticket["signaling_url"] == far.signaling_url
+        async with connect(api.server.url.replace("http", "ws") + "/ws/signaling") as socket:
+            peer = Peer(socket, host)
+            await peer.send(type="join", token=ticket["join_token"])
+            assert (await peer.next())["code"] == "wrong_node"
+            assert await peer.closed_with() == CloseCode.NOT_HERE
+        await nodes.forget(far.id)  # the far node stops beating
+        again = await _join_rest(host, meeting["id"])
+        assert again["node_id"] == "local" and again["node_id"] != ticket["node_id"]
+        room = (await host.client.get(f"/api/v1/meetings/{meeting['id']}/room")).json()
+        assert room["node_id"] == "local"
+    finally:
+        await nodes.forget(far.id)

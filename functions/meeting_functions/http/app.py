@@ -37,16 +37,21 @@ def tune_garbage_collector() -> None:
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Long-running processes relay the outbox in the background (Lambda runs without lifespan)."""
+    """Long-running processes relay the outbox, and run whatever else was registered in
+    ``app.state.background`` (a media node's heartbeat), in the background. Lambda runs without
+    lifespan."""
     container: Container = app.state.container
-    relay = asyncio.create_task(container.relay.run(), name="outbox-relay")
+    jobs = [container.relay.run(), *(start() for start in app.state.background)]
+    tasks = [asyncio.create_task(job) for job in jobs]
     tune_garbage_collector()
     try:
         yield
     finally:
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         with contextlib.suppress(Exception):
             await container.relay.drain()  # hand over what the last requests recorded
         await container.aclose()
@@ -71,6 +76,7 @@ def create_function_app(
         lifespan=_lifespan,
     )
     app.state.container = container or Container.build(settings, source=source)
+    app.state.background = []
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)

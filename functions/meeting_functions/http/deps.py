@@ -165,7 +165,7 @@ async def attendance_service(uow: UowDep, container: ContainerDep) -> Attendance
         hasher=container.hasher,
         tokens=container.tokens,
         limiter=container.limiter,
-        nodes=container.settings.media_nodes,
+        nodes=container.nodes,
     )
 
 

@@ -287,9 +287,7 @@ async def room(
     meeting_id: uuid.UUID, actor: ActorDep, uow: UowDep, container: ContainerDep
 ) -> RoomStatus:
     """The meeting's live room: its media node and who is connected, with mute state."""
-    return await room_status(
-        uow, container.state, actor, meeting_id, container.settings.media_nodes
-    )
+    return await room_status(uow, container.state, actor, meeting_id, container.nodes)
 
 
 @admin.get("/meetings", response_model=PagePublic[MeetingPublic])

@@ -39,6 +39,7 @@ from meeting_shared.services.meetings import (
     membership,
     require_open,
 )
+from meeting_shared.services.nodes import NodeDirectory
 from meeting_shared.services.rate_limits import RateLimiter
 from meeting_shared.services.rooms import open_room
 from meeting_shared.settings import MediaNode
@@ -102,7 +103,7 @@ class AttendanceService:
         hasher: PasswordHasher,
         tokens: TokenService,
         limiter: RateLimiter,
-        nodes: list[MediaNode],
+        nodes: NodeDirectory,
     ) -> None:
         self._uow = uow
         self._db = uow.session

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -13,9 +11,9 @@ from sqlalchemy import select
 from meeting_shared.clock import utcnow
 from meeting_shared.db.models import Room
 from meeting_shared.db.uow import UnitOfWork
-from meeting_shared.errors import Unavailable
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.meetings import load_for_member
+from meeting_shared.services.nodes import NodeDirectory
 from meeting_shared.settings import MediaNode
 from meeting_shared.state import StateStore
 
@@ -56,13 +54,13 @@ async def room_status(
     state: StateStore,
     actor: Actor,
     meeting_id: uuid.UUID,
-    nodes: Sequence[MediaNode],
+    nodes: NodeDirectory,
 ) -> RoomStatus:
     """Where the meeting's room is and who is connected (members only)."""
     await load_for_member(uow, meeting_id, actor)
     room = await uow.session.scalar(select(Room).where(Room.meeting_id == meeting_id))
     is_open = room is not None and room.closed_at is None
-    node = next((n for n in nodes if room is not None and n.id == room.node_id), None)
+    node = await nodes.lookup(room.node_id) if is_open and room is not None else None
     return RoomStatus(
         meeting_id=meeting_id,
         open=is_open,
@@ -72,24 +70,14 @@ async def room_status(
     )
 
 
-def pick_node(meeting_id: uuid.UUID, nodes: Sequence[MediaNode]) -> MediaNode:
-    """Rendezvous hashing: stable per meeting, and adding a node moves only its share of rooms."""
-    if not nodes:
-        raise Unavailable("No media node is configured")
-    return max(nodes, key=lambda node: hashlib.sha256(f"{node.id}:{meeting_id}".encode()).digest())
-
-
-async def open_room(
-    uow: UnitOfWork, meeting_id: uuid.UUID, nodes: Sequence[MediaNode]
-) -> MediaNode:
-    """The node of the meeting's open room, assigning one when the room opens (or reopens)."""
-    by_id = {node.id: node for node in nodes}
+async def open_room(uow: UnitOfWork, meeting_id: uuid.UUID, nodes: NodeDirectory) -> MediaNode:
+    """The node of the meeting's open room, placing the room when it opens, reopens, or its
+    node has died."""
     room = await uow.session.scalar(select(Room).where(Room.meeting_id == meeting_id))
-    if room is not None and room.closed_at is None and room.node_id in by_id:
-        return by_id[room.node_id]
-    node = pick_node(meeting_id, nodes)
+    current = room.node_id if room is not None and room.closed_at is None else None
+    node = await nodes.place(meeting_id, current)
     if room is None:
         uow.session.add(Room(meeting_id=meeting_id, node_id=node.id))
-    else:
+    elif node.id != current:
         room.node_id, room.closed_at, room.created_at = node.id, None, utcnow()
     return node
