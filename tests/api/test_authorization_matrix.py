@@ -284,9 +284,11 @@ ROWS: tuple[Row, ...] = (
     Row("GET", f"{M}/recordings", members(200)),
     Row("GET", f"{M}/room", members(200)),
     Row("GET", "/admin/meetings", admins(200)),
+    Row("GET", "/admin/nodes", admins(200)),
     Row("POST", "/admin/meetings/{meeting_id}/end", admins(200)),
-    # media function (``{media_id}`` is a pending upload owned by ``user``). Admins read and
-    # delete any file as moderators (MediaService._may_read); see the report on that policy.
+    # media function (``{media_id}`` is a pending upload owned by ``user``). Admins see and
+    # delete any file as moderators (MediaService._may_read), but only the owner and meeting
+    # members get its content.
     Row("POST", "/media/uploads", signed_in(201), json_body(**UPLOAD)),
     # Nothing was uploaded: the owner passes authorization and gets 409 upload_missing.
     Row("POST", "/media/uploads/{media_id}/complete", Expect(401, 409, 404, 404, 404)),

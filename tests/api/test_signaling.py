@@ -255,6 +255,9 @@ async def test_rooms_go_to_live_nodes_and_move_when_a_node_dies(api: Api) -> Non
     far = MediaNode(id="far-node", signaling_url="ws://far.example/ws/signaling")
     host = await api.user("host")
     assert "local" in [status.id for status in await nodes.live()]  # the gateway's own beat
+    admin = await api.admin()
+    listed = (await admin.client.get("/api/v1/admin/nodes")).json()
+    assert "local" in [node["id"] for node in listed] and all("load" in node for node in listed)
     try:
         await nodes.heartbeat(far, load=0)
         for _ in range(20):  # equal loads: each meeting prefers one node, stably

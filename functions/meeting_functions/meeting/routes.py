@@ -44,6 +44,7 @@ from meeting_shared.services.meetings import (
     MeetingStatus,
     MeetingView,
 )
+from meeting_shared.services.nodes import NodeStatus
 from meeting_shared.services.pagination import Page
 from meeting_shared.services.rooms import RoomStatus, room_status
 
@@ -300,6 +301,12 @@ async def admin_list_meetings(
 ) -> PagePublic[MeetingPublic]:
     result = await service.admin_list(page, status=meeting_status, q=q)
     return PagePublic[MeetingPublic].build(result, MeetingPublic.of)
+
+
+@admin.get("/nodes", response_model=list[NodeStatus])
+async def admin_nodes(_admin: AdminDep, container: ContainerDep) -> list[NodeStatus]:
+    """Media nodes that beat in the last 15 s, with their load (connected participants)."""
+    return sorted(await container.nodes.live(), key=lambda status: status.id)
 
 
 @admin.post("/meetings/{meeting_id}/end", response_model=MeetingPublic)
