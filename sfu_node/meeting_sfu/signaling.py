@@ -132,7 +132,10 @@ class SignalingNode:
         except TimeoutError:
             await websocket.close(code=CloseCode.JOIN_TIMEOUT, reason="send join first")
             return None
-        except (WebSocketDisconnect, RuntimeError, KeyError):
+        except KeyError:  # a binary frame
+            await websocket.close(code=CloseCode.UNAUTHORIZED, reason="send a join frame first")
+            return None
+        except (WebSocketDisconnect, RuntimeError):
             return None
         try:
             frame = JOIN_FRAME.validate_json(text)
@@ -203,9 +206,15 @@ class SignalingNode:
         websocket = connection.websocket
         while True:
             try:
-                text = await websocket.receive_text()
-            except (WebSocketDisconnect, RuntimeError, KeyError):
+                message = await websocket.receive()
+            except (WebSocketDisconnect, RuntimeError):
                 return connection.closing_reason or "disconnected"
+            if message["type"] == "websocket.disconnect":
+                return connection.closing_reason or "disconnected"
+            text = message.get("text")
+            if text is None:
+                connection.send(Error(code="invalid_frame", message="Frames are JSON text"))
+                continue
             if len(text) > MAX_FRAME_BYTES:
                 connection.close(CloseCode.MESSAGE_TOO_BIG, "frame too big")
                 return "disconnected"

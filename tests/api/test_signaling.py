@@ -165,6 +165,8 @@ async def test_bad_frames_get_errors_and_the_node_keeps_serving(api: Api) -> Non
         await peer.socket.send(text)
         error = await peer.next("error")
         assert error["code"] == code, (text, error)
+    await peer.socket.send(b"\x00\x01binary")
+    assert (await peer.next("error"))["code"] == "invalid_frame"
     await peer.send(type="ping", id="p1")
     assert await peer.next("pong") == {"type": "pong", "id": "p1"}
 
