@@ -191,6 +191,11 @@ class SignalingNode:
             or user.status != UserStatus.ACTIVE
         ):
             raise Unauthenticated("Join the meeting again", code="not_a_participant")
+        # One connection per join: a copied token cannot open a second socket (and push the
+        # real participant out); reconnecting means joining again through the API.
+        ttl = self.container.tokens.join_ttl + 60
+        if not await self.container.state.set_if_absent(f"join-token:{claims.token_id}", "1", ttl):
+            raise Unauthenticated("This join token was used already", code="join_token_used")
         settings = meeting.settings or {}
         info = ParticipantInfo(
             participant_id=participant.id,

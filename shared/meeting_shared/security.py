@@ -115,6 +115,7 @@ class JoinClaims:
     participant_id: uuid.UUID
     role: str
     node_id: str
+    token_id: str  # unique per token: a node accepts each join token once
     expires_at: datetime
 
 
@@ -214,6 +215,7 @@ class TokenService:
                 participant_id=uuid.UUID(claims["pid"]),
                 role=str(claims["role"]),
                 node_id=str(claims["node"]),
+                token_id=str(claims["jti"]),
                 expires_at=datetime.fromtimestamp(claims["exp"], tz=utcnow().tzinfo),
             )
         except (KeyError, ValueError) as exc:

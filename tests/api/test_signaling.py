@@ -280,3 +280,20 @@ async def test_rooms_go_to_live_nodes_and_move_when_a_node_dies(api: Api) -> Non
         assert room["node_id"] == "local"
     finally:
         await nodes.forget(far.id)
+
+
+async def test_a_join_token_opens_one_connection_only(api: Api) -> None:
+    host = await api.user("host")
+    meeting = await api.meeting(host)
+    ticket = await _join_rest(host, meeting["id"])
+    first = await connect(ticket["signaling_url"], origin=api.server.url)  # type: ignore[arg-type]
+    await first.send(json.dumps({"type": "join", "token": ticket["join_token"]}))
+    assert json.loads(await first.recv())["type"] == "joined"
+    async with connect(ticket["signaling_url"], origin=api.server.url) as copied:  # type: ignore[arg-type]
+        peer = Peer(copied, host)
+        await peer.send(type="join", token=ticket["join_token"])
+        assert (await peer.next())["code"] == "join_token_used"
+        assert await peer.closed_with() == CloseCode.UNAUTHORIZED
+    await first.send(json.dumps({"type": "ping", "id": "still-mine"}))
+    assert json.loads(await first.recv()) == {"type": "pong", "id": "still-mine"}
+    await first.close()
