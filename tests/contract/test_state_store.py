@@ -18,6 +18,7 @@ from meeting_shared.errors import Unavailable
 from meeting_shared.state import StateStore
 from meeting_shared.state.memory import MemoryStateStore
 from meeting_shared.state.redis import RedisStateStore
+from tests.clock import FakeClock
 
 Key = Callable[[str], str]
 
@@ -288,19 +289,6 @@ async def test_redis_that_never_answers_is_unavailable_not_a_hang() -> None:
         await store.aclose()
         server.close()
         await server.wait_closed()
-
-
-class FakeClock:
-    """A settable monotonic clock for the memory adapter."""
-
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.mark.unit

@@ -27,7 +27,17 @@ from meeting_shared.media_probe import (
     tools_available,
 )
 
-needs_ffmpeg = pytest.mark.skipif(not tools_available(), reason="ffmpeg/ffprobe not installed")
+MISSING_TOOLS = "ffmpeg/ffprobe are missing: run scripts/install-system-deps.sh ffmpeg"
+
+
+@pytest.fixture
+def ffmpeg_installed() -> None:
+    # A missing tool is a broken setup, not a reason to skip: `make test` installs it.
+    if not tools_available():
+        pytest.fail(MISSING_TOOLS)
+
+
+needs_ffmpeg = pytest.mark.usefixtures("ffmpeg_installed")
 EXIF_ORIENTATION = 0x0112
 
 
@@ -48,7 +58,7 @@ def _has_encoder(name: str) -> bool:
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One small file of each kind we accept, plus impostors."""
     if not tools_available():
-        pytest.skip("ffmpeg/ffprobe not installed")
+        pytest.fail(MISSING_TOOLS)
     root = tmp_path_factory.mktemp("media")
     files = {name: root / name for name in ("png", "jpeg", "webp", "gif")}
 
@@ -165,8 +175,7 @@ class TestProbe:
     async def test_audio(
         self, media: dict[str, Path], name: str, mime_type: str, codec: str
     ) -> None:
-        if name not in media:
-            pytest.skip(f"this ffmpeg cannot encode {name}")
+        assert name in media, f"this ffmpeg cannot encode {name}: install Debian's ffmpeg"
         info = await probe(media[name])
         assert (info.kind, info.mime_type, info.audio_codec) == ("audio", mime_type, codec)
         assert (info.width, info.height, info.video_codec) == (None, None, None)

@@ -10,18 +10,11 @@ from meeting_shared.errors import Unavailable
 from meeting_shared.services.nodes import NodeDirectory
 from meeting_shared.settings import MediaNode
 from meeting_shared.state.memory import MemoryStateStore
+from tests.clock import FakeClock
 
 pytestmark = pytest.mark.unit
 
 NODES = [MediaNode(id=f"n{i}", signaling_url=f"wss://n{i}/ws/signaling") for i in range(4)]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_without_heartbeats_configured_nodes_share_rooms_stably() -> None:
@@ -37,7 +30,7 @@ async def test_without_heartbeats_configured_nodes_share_rooms_stably() -> None:
 
 
 async def test_least_loaded_live_node_wins_and_rooms_stay_while_it_lives() -> None:
-    clock = Clock()
+    clock = FakeClock(1_800_000_000.0)
     directory = NodeDirectory(MemoryStateStore(), NODES, stale_after=15, clock=clock)
     await directory.heartbeat(NODES[0], load=12)
     await directory.heartbeat(NODES[1], load=3)
@@ -50,7 +43,7 @@ async def test_least_loaded_live_node_wins_and_rooms_stay_while_it_lives() -> No
 
 
 async def test_a_dead_nodes_rooms_are_placed_again() -> None:
-    clock = Clock()
+    clock = FakeClock(1_800_000_000.0)
     directory = NodeDirectory(MemoryStateStore(), NODES, stale_after=15, clock=clock)
     await directory.heartbeat(NODES[2], load=0)
     await directory.heartbeat(NODES[3], load=5)

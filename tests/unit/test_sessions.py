@@ -8,21 +8,14 @@ import pytest
 
 from meeting_shared.services.sessions import SessionRevocations
 from meeting_shared.state.memory import MemoryStateStore
+from tests.clock import FakeClock
 
 pytestmark = pytest.mark.unit
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_revocation_is_immediate_here_and_bounded_elsewhere() -> None:
     shared = MemoryStateStore()  # stands for Redis, shared by two processes
-    clock = Clock()
+    clock = FakeClock()
     here = SessionRevocations(shared, access_ttl=900, recheck_after=2.0, clock=clock)
     elsewhere = SessionRevocations(shared, access_ttl=900, recheck_after=2.0, clock=clock)
     session = uuid.uuid4()
