@@ -71,6 +71,7 @@ def production_settings(
         "rate_limit_register": GENEROUS_LIMIT,
         "rate_limit_password_reset": GENEROUS_LIMIT,
         "rate_limit_refresh": GENEROUS_LIMIT,
+        "ice_host_addresses": ["127.0.0.1"],  # media stays on loopback in tests
         "rate_limit_chat": GENEROUS_LIMIT,
         "log_level": "WARNING",
     }

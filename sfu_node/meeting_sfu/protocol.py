@@ -12,10 +12,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
-from meeting_shared.services.rooms import ParticipantInfo
+from meeting_shared.services.rooms import ParticipantInfo, TrackInfo
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
+
+Sdp = Annotated[str, StringConstraints(min_length=10, max_length=60_000)]
+Mid = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 
@@ -90,6 +93,37 @@ class EndMeeting(Frame):
     type: Literal["end_meeting"]
 
 
+class OutgoingTrack(Frame):
+    mid: Mid
+    source: Literal["microphone", "camera", "screen"]
+
+
+class PublishOffer(Frame):
+    """The client's offer for its publishing connection (client to SFU media). Send a new one
+    whenever tracks are added or removed; ``tracks`` says what each sending m-line is."""
+
+    type: Literal["publish_offer"]
+    sdp: Sdp
+    tracks: list[OutgoingTrack] = Field(max_length=16)
+
+
+class SubscribeAnswer(Frame):
+    """The client's answer to the SFU's ``subscribe_offer``."""
+
+    type: Literal["subscribe_answer"]
+    sdp: Sdp
+
+
+class IceCandidate(Frame):
+    """A trickled ICE candidate for one of the two connections (null candidate: no more)."""
+
+    type: Literal["candidate"]
+    pc: Literal["publish", "subscribe"]
+    candidate: str | None = Field(default=None, max_length=1024)
+    sdp_mid: Mid | None = None
+    sdp_mline_index: int | None = Field(default=None, ge=0, le=1024)
+
+
 ClientFrame = Annotated[
     Ping
     | SendChat
@@ -100,7 +134,10 @@ ClientFrame = Annotated[
     | ChangeRole
     | AdmitFromLobby
     | DenyFromLobby
-    | EndMeeting,
+    | EndMeeting
+    | PublishOffer
+    | SubscribeAnswer
+    | IceCandidate,
     Field(discriminator="type"),
 ]
 CLIENT_FRAME = TypeAdapter(ClientFrame)
@@ -182,6 +219,47 @@ class Pong(BaseModel):
     id: str | None = None
 
 
+class PublishAnswer(BaseModel):
+    """The SFU's answer to ``publish_offer``; its candidates are in the SDP (no trickle)."""
+
+    type: Literal["publish_answer"] = "publish_answer"
+    sdp: str
+
+
+class IncomingTrack(TrackInfo):
+    mid: str = Field(description="The m-line of the subscribe connection that carries it")
+    user_id: uuid.UUID
+
+
+class SubscribeOffer(BaseModel):
+    """The SFU's offer for the subscribing connection, sent whenever the set of tracks the
+    client receives changes. ``tracks`` maps m-lines to who and what they carry; m-lines not
+    listed are idle. Answer with ``subscribe_answer``."""
+
+    type: Literal["subscribe_offer"] = "subscribe_offer"
+    sdp: str
+    tracks: list[IncomingTrack]
+
+
+class TrackPublished(BaseModel):
+    type: Literal["track_published"] = "track_published"
+    user_id: uuid.UUID
+    track: TrackInfo
+
+
+class TrackUnpublished(BaseModel):
+    type: Literal["track_unpublished"] = "track_unpublished"
+    user_id: uuid.UUID
+    track_id: str
+
+
+class ActiveSpeaker(BaseModel):
+    """The dominant speaker changed (from the audio levels publishers send, RFC 6464)."""
+
+    type: Literal["active_speaker"] = "active_speaker"
+    user_id: uuid.UUID | None
+
+
 class Error(BaseModel):
     """A frame the node could not act on; the connection stays open unless a close follows."""
 
@@ -201,6 +279,11 @@ ServerFrame = (
     | Removed
     | MeetingEnded
     | Pong
+    | PublishAnswer
+    | SubscribeOffer
+    | TrackPublished
+    | TrackUnpublished
+    | ActiveSpeaker
     | Error
 )
 

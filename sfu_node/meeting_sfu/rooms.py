@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketState
@@ -13,6 +15,9 @@ from starlette.websockets import WebSocket, WebSocketState
 from meeting_sfu.protocol import CloseCode
 from meeting_shared.services.rooms import ParticipantInfo, presence_key
 from meeting_shared.state import StateStore
+
+if TYPE_CHECKING:
+    from meeting_sfu.media.session import MediaRoom, MediaSession
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +34,7 @@ class Connection:
         self.info = info
         self.meeting_id = meeting_id
         self.closing_reason: str | None = None
+        self.media: MediaSession | None = None
         self._outbox: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue(OUTBOX_LIMIT)
         self._writer = asyncio.create_task(self._write(), name=f"signaling-writer-{info.user_id}")
 
@@ -75,10 +81,14 @@ class Connection:
             await self._writer
 
 
+MediaRoomFactory = Callable[["Room"], "MediaRoom"]
+
+
 class Room:
-    def __init__(self, meeting_id: uuid.UUID) -> None:
+    def __init__(self, meeting_id: uuid.UUID, media: MediaRoomFactory) -> None:
         self.meeting_id = meeting_id
         self.connections: dict[uuid.UUID, Connection] = {}
+        self.media = media(self)
 
     def broadcast(self, frame: BaseModel, *, skip: uuid.UUID | None = None) -> None:
         for user_id, connection in list(self.connections.items()):
@@ -92,13 +102,17 @@ class Room:
 class RoomRegistry:
     """The rooms hosted by this node, mirrored into the state store for REST and other nodes."""
 
-    def __init__(self, state: StateStore, node_id: str) -> None:
+    def __init__(self, state: StateStore, node_id: str, media: MediaRoomFactory) -> None:
         self._state = state
         self.node_id = node_id
         self.rooms: dict[uuid.UUID, Room] = {}
+        self._media = media
 
     def room(self, meeting_id: uuid.UUID) -> Room:
-        return self.rooms.setdefault(meeting_id, Room(meeting_id))
+        room = self.rooms.get(meeting_id)
+        if room is None:
+            room = self.rooms[meeting_id] = Room(meeting_id, self._media)
+        return room
 
     def connection(self, meeting_id: uuid.UUID, user_id: uuid.UUID) -> Connection | None:
         room = self.rooms.get(meeting_id)

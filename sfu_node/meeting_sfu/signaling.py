@@ -18,6 +18,10 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from meeting_sfu.media import webrtc
+from meeting_sfu.media.session import MediaConfig, MediaRoom, MediaSession
+from meeting_sfu.media.tracks import Bitrates
+from meeting_sfu.media.traffic import RateMeter, Traffic
 from meeting_sfu.protocol import (
     CLIENT_FRAME,
     JOIN_FRAME,
@@ -31,6 +35,7 @@ from meeting_sfu.protocol import (
     DenyFromLobby,
     EndMeeting,
     Error,
+    IceCandidate,
     Joined,
     MeetingEnded,
     MeetingInfo,
@@ -41,13 +46,15 @@ from meeting_sfu.protocol import (
     ParticipantUpdated,
     Ping,
     Pong,
+    PublishOffer,
     RaiseHand,
     Removed,
     RemoveParticipant,
     SendChat,
     SetMute,
+    SubscribeAnswer,
 )
-from meeting_sfu.rooms import Connection, RoomRegistry
+from meeting_sfu.rooms import Connection, Room, RoomRegistry
 from meeting_shared.container import Container
 from meeting_shared.db.models import Meeting, Participant, User
 from meeting_shared.errors import Forbidden, MeetingError, Unauthenticated
@@ -73,7 +80,7 @@ from meeting_shared.services.meetings import (
     load_for_manager,
 )
 from meeting_shared.services.nodes import HEARTBEAT_SECONDS
-from meeting_shared.services.rooms import ParticipantInfo
+from meeting_shared.services.rooms import ParticipantInfo, TrackInfo
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -87,7 +94,17 @@ class SignalingNode:
     def __init__(self, container: Container, node_id: str) -> None:
         self.container = container
         self.node_id = node_id
-        self.rooms = RoomRegistry(container.state, node_id)
+        settings = container.settings
+        webrtc.use_host_addresses(settings.ice_host_addresses)
+        self.media_config = MediaConfig(
+            ice_servers=[],  # the SFU needs no STUN/TURN of its own: it has a reachable address
+            bitrates=Bitrates(
+                camera=settings.media_camera_bitrate, screen=settings.media_screen_bitrate
+            ),
+        )
+        self.traffic = Traffic()
+        self.rates = RateMeter(self.traffic)
+        self.rooms = RoomRegistry(container.state, node_id, self._media_room)
         bus = container.bus
         bus.subscribe(ParticipantRemoved.event_type, self._on_removed)
         bus.subscribe(ParticipantRoleChanged.event_type, self._on_role_changed)
@@ -95,6 +112,14 @@ class SignalingNode:
         bus.subscribe(MeetingCancelled.event_type, self._on_meeting_over)
         bus.subscribe(UserBanned.event_type, self._on_user_gone)
         bus.subscribe(UserDeleted.event_type, self._on_user_gone)
+
+    def _media_room(self, room: Room) -> MediaRoom:
+        return MediaRoom(
+            room.meeting_id,
+            self.media_config,
+            self.traffic,
+            lambda frame, skip: room.broadcast(frame, skip=skip),
+        )
 
     async def heartbeat(self) -> None:
         """Tell the directory this node is alive and how loaded it is, until cancelled."""
@@ -171,7 +196,20 @@ class SignalingNode:
         )
         if replaced is None:
             room.broadcast(ParticipantJoined(participant=info), skip=info.user_id)
+        connection.media = MediaSession(
+            room.media, info.user_id, connection.send, self._tracks_changer(connection)
+        )
+        room.media.enter(connection.media)
         return connection
+
+    def _tracks_changer(
+        self, connection: Connection
+    ) -> Callable[[list[TrackInfo]], Awaitable[None]]:
+        async def tracks_changed(tracks: list[TrackInfo]) -> None:
+            connection.info.tracks = tracks
+            await self.rooms.publish(connection)
+
+        return tracks_changed
 
     async def _admit(self, token: str) -> tuple[ParticipantInfo, Meeting]:
         claims = self.container.tokens.read_join(token)
@@ -248,6 +286,9 @@ class SignalingNode:
             )
 
     async def _depart(self, connection: Connection, reason: str) -> None:
+        room = self.rooms.rooms.get(connection.meeting_id)
+        if room is not None and connection.media is not None:
+            await room.media.leave(connection.media)
         was_current = await self.rooms.leave(connection)
         await connection.finish()
         if not was_current:
@@ -321,11 +362,25 @@ class SignalingNode:
                 await self._attendance(
                     lambda s: s.decide(actor, meeting_id, target_id, admit=False)
                 )
+            case PublishOffer(sdp=sdp, tracks=tracks):
+                await self._media(connection).publish_offer(
+                    sdp, {track.mid: track.source for track in tracks}
+                )
+            case SubscribeAnswer(sdp=sdp):
+                await self._media(connection).subscribe_answer(sdp)
+            case IceCandidate(pc=which, candidate=candidate, sdp_mid=mid, sdp_mline_index=index):
+                await self._media(connection).add_candidate(which, candidate, mid, index)
             case EndMeeting():
                 async with self.container.db.session() as session:
                     await MeetingService(
                         self.container.unit_of_work(session), hasher=self.container.hasher
                     ).end(actor, meeting_id)
+
+    @staticmethod
+    def _media(connection: Connection) -> MediaSession:
+        if connection.media is None or connection.media.closed:
+            raise MeetingError("This connection has no media session", code="no_media")
+        return connection.media
 
     async def _attendance(self, action: Callable[[AttendanceService], Awaitable[object]]) -> None:
         """Run one attendance change; its event then updates the live room (see ``_on_*``)."""

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
         default="", description="This process's media node id (default: the first)"
     )
     ice_servers: Annotated[list[dict[str, Any]], NoDecode] = Field(default_factory=list)
+    ice_host_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses the SFU offers as host candidates (default: every interface)",
+    )
+    media_camera_bitrate: int = 1_500_000
+    media_screen_bitrate: int = 2_500_000
     meeting_list_cache_ttl_seconds: float = 30.0
     upload_max_bytes: int = 200 * 1024 * 1024
     avatar_max_bytes: int = 5 * 1024 * 1024
@@ -110,7 +116,7 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     mail_from: str = "meeting-system <no-reply@localhost>"
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "ice_host_addresses", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):

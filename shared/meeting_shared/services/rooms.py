@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from meeting_shared.clock import utcnow
@@ -16,6 +17,14 @@ from meeting_shared.services.meetings import load_for_member
 from meeting_shared.services.nodes import NodeDirectory
 from meeting_shared.settings import MediaNode
 from meeting_shared.state import StateStore
+
+
+class TrackInfo(BaseModel):
+    """A track someone publishes: what others subscribe to."""
+
+    track_id: str
+    kind: Literal["audio", "video"]
+    source: Literal["microphone", "camera", "screen"]
 
 
 class ParticipantInfo(BaseModel):
@@ -29,6 +38,7 @@ class ParticipantInfo(BaseModel):
     video_muted: bool = False
     hand_raised: bool = False
     joined_at: datetime
+    tracks: list[TrackInfo] = Field(default_factory=list)
 
 
 class RoomStatus(BaseModel):

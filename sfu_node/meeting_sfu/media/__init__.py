@@ -1,0 +1,1 @@
+"""The packet-forwarding SFU: tracks, subscriptions, RTCP and the aiortc glue."""

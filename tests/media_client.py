@@ -1,0 +1,191 @@
+"""An aiortc participant for tests: signaling socket, a publishing and a subscribing connection.
+
+Unlike the SFU it is an ordinary WebRTC endpoint: it encodes what it sends and decodes what it
+receives, so a decoded frame proves the SFU forwarded something a real decoder accepts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import json
+import math
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from av import AudioFrame, VideoFrame
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.conftest import Api, UserSession
+
+SAMPLE_RATE = 48000
+
+
+class ToneTrack(AudioStreamTrack):
+    """A 440 Hz tone (or silence): loud enough to count as speech in audio levels."""
+
+    def __init__(self, loud: bool = True) -> None:
+        super().__init__()
+        self.loud = loud
+        self._sample = 0
+
+    async def recv(self) -> AudioFrame:
+        frame = await super().recv()  # paced silence with the right timestamps
+        assert isinstance(frame, AudioFrame)
+        if self.loud:
+            samples = frame.samples
+            t = (np.arange(samples) + self._sample) / SAMPLE_RATE
+            tone = (8000 * np.sin(2 * math.pi * 440 * t)).astype(np.int16)
+            frame = AudioFrame.from_ndarray(tone.reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate = SAMPLE_RATE
+            frame.pts = self._sample
+            frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        self._sample += frame.samples
+        return frame
+
+
+class PatternTrack(VideoStreamTrack):
+    """A small frame whose colour changes over time, so decoded frames differ."""
+
+    def __init__(self, width: int = 320, height: int = 240) -> None:
+        super().__init__()
+        self.size = (height, width)
+        self._count = 0
+
+    async def recv(self) -> VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        self._count += 1
+        image = np.full((*self.size, 3), (self._count * 3) % 256, dtype=np.uint8)
+        image[:, : self._count % self.size[1]] = 255
+        frame = VideoFrame.from_ndarray(image, format="bgr24")
+        frame.pts, frame.time_base = pts, time_base
+        return frame
+
+
+def _peer() -> RTCPeerConnection:
+    return RTCPeerConnection(
+        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    )
+
+
+class MediaPeer:
+    """One participant with media. ``frames`` counts decoded frames per sending user and source."""
+
+    def __init__(self, socket: ClientConnection, user: UserSession, snapshot: dict[str, Any]):
+        self.socket = socket
+        self.user = user
+        self.snapshot = snapshot
+        self.publisher: RTCPeerConnection | None = None
+        self.subscriber: RTCPeerConnection | None = None
+        self.frames: dict[tuple[str, str], int] = defaultdict(int)
+        self._frame_arrived = asyncio.Event()
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.incoming: dict[str, dict[str, Any]] = {}  # mid -> track description
+        self._published_answer: asyncio.Future[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def join(cls, api: Api, user: UserSession, meeting_id: str) -> MediaPeer:
+        response = await user.client.post(f"/api/v1/meetings/{meeting_id}/join", json={})
+        assert response.status_code == 200, response.text
+        ticket = response.json()
+        socket = await connect(ticket["signaling_url"], origin=api.server.url)  # type: ignore[arg-type]
+        await socket.send(json.dumps({"type": "join", "v": 1, "token": ticket["join_token"]}))
+        snapshot = json.loads(await socket.recv())
+        assert snapshot["type"] == "joined", snapshot
+        return cls(socket, user, snapshot)
+
+    async def send(self, **frame: Any) -> None:
+        await self.socket.send(json.dumps(frame, default=str))
+
+    async def publish(self, *tracks: tuple[MediaStreamTrack, str]) -> None:
+        """Publish (track, source) pairs and wait for the SFU's answer."""
+        if self.publisher is None:
+            self.publisher = _peer()
+        pc = self.publisher
+        transceivers = [(pc.addTransceiver(track, direction="sendonly"), s) for track, s in tracks]
+        await pc.setLocalDescription(await pc.createOffer())
+        self._published_answer = asyncio.get_running_loop().create_future()
+        await self.send(
+            type="publish_offer",
+            sdp=pc.localDescription.sdp,
+            tracks=[{"mid": t.mid, "source": source} for t, source in transceivers],
+        )
+        await asyncio.wait_for(self._published_answer, 10)
+
+    async def next(self, kind: str, seconds: float = 10.0) -> dict[str, Any]:
+        async with asyncio.timeout(seconds):
+            while True:
+                frame = await self.inbox.get()
+                if frame["type"] == kind:
+                    return frame
+
+    async def wait_for_frames(
+        self, user: UserSession, source: str, count: int = 10, seconds: float = 15.0
+    ) -> int:
+        key = (str(user.id), source)
+        async with asyncio.timeout(seconds):
+            while self.frames[key] < count:
+                self._frame_arrived.clear()
+                await self._frame_arrived.wait()
+        return self.frames[key]
+
+    async def _read(self) -> None:
+        with contextlib.suppress(Exception):
+            async for text in self.socket:
+                frame = json.loads(text)
+                kind = frame["type"]
+                if kind == "publish_answer" and self.publisher is not None:
+                    answer = RTCSessionDescription(sdp=frame["sdp"], type="answer")
+                    await self.publisher.setRemoteDescription(answer)
+                    if self._published_answer and not self._published_answer.done():
+                        self._published_answer.set_result(None)
+                elif kind == "subscribe_offer":
+                    await self._answer(frame)
+                await self.inbox.put(frame)
+
+    async def _answer(self, frame: dict[str, Any]) -> None:
+        if self.subscriber is None:
+            self.subscriber = _peer()
+            self.subscriber.on("track", self._on_track)
+        self.incoming = {track["mid"]: track for track in frame["tracks"]}
+        await self.subscriber.setRemoteDescription(
+            RTCSessionDescription(sdp=frame["sdp"], type="offer")
+        )
+        await self.subscriber.setLocalDescription(await self.subscriber.createAnswer())
+        await self.send(type="subscribe_answer", sdp=self.subscriber.localDescription.sdp)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        assert self.subscriber is not None
+        mid = next(t.mid for t in self.subscriber.getTransceivers() if t.receiver.track is track)
+        self._tasks.append(asyncio.create_task(self._count(track, mid)))
+
+    async def _count(self, track: MediaStreamTrack, mid: str | None) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                await track.recv()
+                described = self.incoming.get(mid or "")
+                if described is not None:
+                    self.frames[(described["user_id"], described["source"])] += 1
+                    self._frame_arrived.set()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self.socket.close()
+        self._reader.cancel()
+        for pc in (self.publisher, self.subscriber):
+            if pc is not None:
+                await pc.close()
