@@ -12,6 +12,7 @@ import fractions
 import json
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from aiortc.sdp import SessionDescription
 from av import AudioFrame, VideoFrame
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -91,6 +93,8 @@ class MediaPeer:
         self._frame_arrived = asyncio.Event()
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.incoming: dict[str, dict[str, Any]] = {}  # mid -> track description
+        self._offer_sdp = ""
+        self._sources: dict[str | None, str] = {}
         self._published_answer: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._reader = asyncio.create_task(self._read())
@@ -113,23 +117,67 @@ class MediaPeer:
         """Publish (track, source) pairs and wait for the SFU's answer."""
         if self.publisher is None:
             self.publisher = _peer()
+        added = [(self.publisher.addTransceiver(t, direction="sendonly"), s) for t, s in tracks]
+        await self.renegotiate(added)
+
+    async def renegotiate(self, added: list[tuple[Any, str]] | None = None) -> None:
+        """Offer the publishing connection's current state to the SFU, wait for its answer."""
+        assert self.publisher is not None
         pc = self.publisher
-        transceivers = [(pc.addTransceiver(track, direction="sendonly"), s) for track, s in tracks]
         await pc.setLocalDescription(await pc.createOffer())
+        for transceiver, source in added or []:
+            self._sources[transceiver.mid] = source
         self._published_answer = asyncio.get_running_loop().create_future()
         await self.send(
             type="publish_offer",
             sdp=pc.localDescription.sdp,
-            tracks=[{"mid": t.mid, "source": source} for t, source in transceivers],
+            tracks=[
+                {"mid": t.mid, "source": self._sources[t.mid]}
+                for t in pc.getTransceivers()
+                if t.direction == "sendonly"
+            ],
         )
         await asyncio.wait_for(self._published_answer, 10)
 
-    async def next(self, kind: str, seconds: float = 10.0) -> dict[str, Any]:
+    async def next(
+        self,
+        kind: str,
+        where: Callable[[dict[str, Any]], bool] = lambda frame: True,
+        seconds: float = 10.0,
+    ) -> dict[str, Any]:
+        """The next frame of ``kind`` (matching ``where``); frames before it are dropped."""
         async with asyncio.timeout(seconds):
             while True:
                 frame = await self.inbox.get()
-                if frame["type"] == kind:
+                if frame["type"] == kind and where(frame):
                     return frame
+
+    def incoming_ssrc(self, user_id: str, source: str) -> int:
+        """The SSRC the SFU announced for someone's track in its latest subscribe offer."""
+        mid = next(
+            mid
+            for mid, track in self.incoming.items()
+            if track["user_id"] == user_id and track["source"] == source
+        )
+        media = next(
+            m for m in SessionDescription.parse(self._offer_sdp).media if m.rtp.muxId == mid
+        )
+        return int(media.ssrc[0].ssrc)
+
+    def last_sequence(self, ssrc: int) -> int:
+        """The highest RTP sequence number received on ``ssrc`` (read from aiortc's receiver)."""
+        assert self.subscriber is not None
+        for transceiver in self.subscriber.getTransceivers():
+            streams = transceiver.receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+            if ssrc in streams:
+                return int(streams[ssrc].max_seq)
+        raise LookupError(ssrc)
+
+    async def send_rtcp(self, packet: Any) -> None:
+        """Send an RTCP packet to the SFU on the subscribing connection."""
+        assert self.subscriber is not None
+        transport = self.subscriber.getTransceivers()[0].receiver.transport
+        await transport._send_rtp(bytes(packet))
 
     async def wait_for_frames(
         self, user: UserSession, source: str, count: int = 10, seconds: float = 15.0
@@ -160,6 +208,7 @@ class MediaPeer:
             self.subscriber = _peer()
             self.subscriber.on("track", self._on_track)
         self.incoming = {track["mid"]: track for track in frame["tracks"]}
+        self._offer_sdp = frame["sdp"]
         await self.subscriber.setRemoteDescription(
             RTCSessionDescription(sdp=frame["sdp"], type="offer")
         )

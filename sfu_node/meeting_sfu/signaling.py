@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -55,6 +56,7 @@ from meeting_sfu.protocol import (
     SubscribeAnswer,
 )
 from meeting_sfu.rooms import Connection, Room, RoomRegistry
+from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
 from meeting_shared.db.models import Meeting, Participant, User
 from meeting_shared.errors import Forbidden, MeetingError, Unauthenticated
@@ -79,13 +81,20 @@ from meeting_shared.services.meetings import (
     ParticipantState,
     load_for_manager,
 )
-from meeting_shared.services.nodes import HEARTBEAT_SECONDS
-from meeting_shared.services.rooms import ParticipantInfo, TrackInfo
+from meeting_shared.services.nodes import HEARTBEAT_SECONDS, NodeStats
+from meeting_shared.services.rooms import (
+    ParticipantInfo,
+    RoomStats,
+    TrackInfo,
+    TrackStats,
+    stats_key,
+)
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
 JOIN_TIMEOUT_SECONDS = 10.0
+STATS_TTL = 3 * HEARTBEAT_SECONDS
 
 
 class SignalingNode:
@@ -105,6 +114,7 @@ class SignalingNode:
         self.traffic = Traffic()
         self.rates = RateMeter(self.traffic)
         self.rooms = RoomRegistry(container.state, node_id, self._media_room)
+        self._track_samples: dict[str, tuple[float, int]] = {}  # bytes in at the last heartbeat
         bus = container.bus
         bus.subscribe(ParticipantRemoved.event_type, self._on_removed)
         bus.subscribe(ParticipantRoleChanged.event_type, self._on_role_changed)
@@ -122,17 +132,71 @@ class SignalingNode:
         )
 
     async def heartbeat(self) -> None:
-        """Tell the directory this node is alive and how loaded it is, until cancelled."""
+        """Tell the directory this node is alive, how loaded it is and what it forwards, and
+        publish each room's forwarding stats, until cancelled."""
         node = await self.container.nodes.lookup(self.node_id)
         if node is None:
             raise RuntimeError(f"NODE_ID {self.node_id!r} is not one of MEDIA_NODES")
         while True:
             load = sum(len(room.connections) for room in self.rooms.rooms.values())
             try:
-                await self.container.nodes.heartbeat(node, load)
+                await self.container.nodes.heartbeat(node, load, self._node_stats())
+                for room in list(self.rooms.rooms.values()):
+                    stats = self._room_stats(room)
+                    await self.container.state.set(
+                        stats_key(room.meeting_id), stats.model_dump_json(), ttl=STATS_TTL
+                    )
             except MeetingError:
                 logger.warning("heartbeat not recorded", exc_info=True)
             await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    def _node_stats(self) -> NodeStats:
+        rates = self.rates.sample()
+        tracks = [t for room in self.rooms.rooms.values() for t in room.media.tracks.values()]
+        return NodeStats(
+            rooms=len(self.rooms.rooms),
+            published_tracks=len(tracks),
+            forwarded_streams=sum(len(track.outputs) for track in tracks),
+            packets_in_per_second=round(rates.packets_in_per_second, 1),
+            packets_out_per_second=round(rates.packets_out_per_second, 1),
+            bitrate_in=round(rates.bitrate_in),
+            bitrate_out=round(rates.bitrate_out),
+            retransmitted_packets=self.traffic.retransmitted,
+            cpu_percent=round(rates.cpu_percent, 1),
+        )
+
+    def _room_stats(self, room: Room) -> RoomStats:
+        now = time.monotonic()
+        tracks = []
+        for track in room.media.tracks.values():
+            then, bytes_then = self._track_samples.get(track.track_id, (now, track.bytes_in))
+            elapsed = now - then
+            self._track_samples[track.track_id] = (now, track.bytes_in)
+            reception = track.reception
+            tracks.append(
+                TrackStats(
+                    track_id=track.track_id,
+                    user_id=track.user_id,
+                    kind=track.kind,
+                    source=track.source,
+                    subscribers=len(track.outputs),
+                    packets_received=reception.received,
+                    packets_lost=reception.lost,
+                    jitter_ms=round(1000 * reception.jitter / reception.clock_rate, 2),
+                    bitrate_in=round(8 * (track.bytes_in - bytes_then) / elapsed) if elapsed else 0,
+                    target_bitrate=track.target_bitrate if track.kind == "video" else None,
+                )
+            )
+        live = {t.track_id for r in self.rooms.rooms.values() for t in r.media.tracks.values()}
+        for gone in self._track_samples.keys() - live:
+            del self._track_samples[gone]
+        return RoomStats(
+            meeting_id=room.meeting_id,
+            node_id=self.node_id,
+            updated_at=utcnow(),
+            participants=len(room.connections),
+            tracks=tracks,
+        )
 
     # --- a connection's life ---------------------------------------------------------------
 
@@ -290,6 +354,8 @@ class SignalingNode:
         if room is not None and connection.media is not None:
             await room.media.leave(connection.media)
         was_current = await self.rooms.leave(connection)
+        if connection.meeting_id not in self.rooms.rooms:
+            await self.container.state.delete(stats_key(connection.meeting_id))
         await connection.finish()
         if not was_current:
             return  # replaced by a newer connection of the same person

@@ -64,6 +64,11 @@ def members(status: int) -> Expect:
     return Expect(401, status, 404, status, 404)
 
 
+def members_and_admins(status: int) -> Expect:
+    """Members, and administrators who support them; hidden from other users."""
+    return Expect(401, status, 404, status, status)
+
+
 def managers(status: int) -> Expect:
     """Host-only actions: a participant is refused, non-members do not see the meeting."""
     return Expect(401, 403, 404, status, 404)
@@ -282,7 +287,8 @@ ROWS: tuple[Row, ...] = (
     Row("GET", f"{M}/messages", members(200)),
     Row("POST", f"{M}/messages", members(201), json_body(body="hello")),
     Row("GET", f"{M}/recordings", members(200)),
-    Row("GET", f"{M}/room", members(200)),
+    Row("GET", f"{M}/room", members_and_admins(200)),
+    Row("GET", f"{M}/room/stats", members_and_admins(404)),
     Row("GET", "/admin/meetings", admins(200)),
     Row("GET", "/admin/nodes", admins(200)),
     Row("POST", "/admin/meetings/{meeting_id}/end", admins(200)),

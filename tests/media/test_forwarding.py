@@ -2,29 +2,219 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
-from tests.conftest import Api
+import pytest
+from aiortc import RTCRtpSender
+from aiortc.rtp import RTCP_PSFB_PLI, RTCP_RTPFB_NACK, RtcpPsfbPacket, RtcpRtpfbPacket
+
+from tests.conftest import Api, UserSession
 from tests.media_client import MediaPeer, PatternTrack, ToneTrack
 
 pytestmark = pytest.mark.integration
 
 
-async def test_two_participants_see_and_hear_each_other(api: Api) -> None:
-    host, guest = await api.user("host"), await api.user("guest")
-    meeting = await api.meeting(host)
-    await host.client.post(
-        f"/api/v1/meetings/{meeting['id']}/invites", json={"user_id": str(guest.id)}
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], seconds: float, every: float = 0.05
+) -> None:
+    """Wait until ``check`` holds (polling: what it watches has no event to wait on)."""
+    async with asyncio.timeout(seconds):
+        while True:
+            result = check()
+            if result if isinstance(result, bool) else await result:
+                return
+            await asyncio.sleep(every)
+
+
+class Meeting:
+    def __init__(self, api: Api, meeting: dict[str, Any], host: UserSession) -> None:
+        self.api = api
+        self.id: str = meeting["id"]
+        self.host = host
+        self.peers: list[MediaPeer] = []
+
+    async def guest(self, name: str) -> UserSession:
+        user = await self.api.user(name)
+        invited = await self.host.client.post(
+            f"/api/v1/meetings/{self.id}/invites", json={"user_id": str(user.id)}
+        )
+        assert invited.status_code == 201, invited.text
+        return user
+
+    async def join(self, user: UserSession) -> MediaPeer:
+        peer = await MediaPeer.join(self.api, user, self.id)
+        self.peers.append(peer)
+        return peer
+
+
+@pytest.fixture
+async def meeting(api: Api) -> AsyncIterator[Meeting]:
+    host = await api.user("host")
+    created = Meeting(api, await api.meeting(host), host)
+    yield created
+    for peer in created.peers:
+        await peer.close()
+
+
+async def _camera_and_mic(peer: MediaPeer, *, loud: bool = False) -> None:
+    await peer.publish((ToneTrack(loud=loud), "microphone"), (PatternTrack(), "camera"))
+
+
+async def test_two_participants_see_and_hear_each_other(meeting: Meeting) -> None:
+    guest = await meeting.guest("guest")
+    alice, bob = await meeting.join(meeting.host), await meeting.join(guest)
+    await _camera_and_mic(alice)
+    await _camera_and_mic(bob)
+    assert await bob.wait_for_frames(meeting.host, "camera", 20) >= 20
+    assert await alice.wait_for_frames(guest, "camera", 20) >= 20
+    assert await alice.wait_for_frames(guest, "microphone", 20) >= 20
+    assert await bob.wait_for_frames(meeting.host, "microphone", 20) >= 20
+
+
+async def test_late_joiner_gets_tracks_and_departure_unpublishes(meeting: Meeting) -> None:
+    guest = await meeting.guest("late")
+    alice = await meeting.join(meeting.host)
+    await _camera_and_mic(alice)
+    bob = await meeting.join(guest)
+    published = [p for p in bob.snapshot["participants"] if p["user_id"] == str(meeting.host.id)]
+    assert {t["source"] for t in published[0]["tracks"]} == {"microphone", "camera"}
+    assert await bob.wait_for_frames(meeting.host, "camera", 10) >= 10
+
+    await alice.close()
+    gone = {(await bob.next("track_unpublished"))["track_id"] for _ in range(2)}
+    assert gone == {t["track_id"] for t in published[0]["tracks"]}
+    offer = await bob.next("subscribe_offer")
+    assert offer["tracks"] == []  # both m-lines idle now
+
+
+async def test_screen_share_starts_and_stops(meeting: Meeting) -> None:
+    guest = await meeting.guest("sharer")
+    alice, bob = await meeting.join(meeting.host), await meeting.join(guest)
+    await _camera_and_mic(bob)
+    assert await alice.wait_for_frames(guest, "camera", 5) >= 5
+
+    await bob.publish((PatternTrack(640, 360), "screen"))
+    shared = await alice.next("track_published", lambda f: f["track"]["source"] == "screen")
+    assert shared["track"]["source"] == "screen" and shared["user_id"] == str(guest.id)
+    assert await alice.wait_for_frames(guest, "screen", 10) >= 10
+
+    assert bob.publisher is not None
+    screen = next(t for t in bob.publisher.getTransceivers() if t.mid == "2")
+    screen.direction = "inactive"
+    await bob.renegotiate()
+    stopped = await alice.next("track_unpublished")
+    assert stopped["track_id"] == shared["track"]["track_id"]
+    before = alice.frames[(str(guest.id), "camera")]
+    assert await alice.wait_for_frames(guest, "camera", before + 10) > before  # camera goes on
+
+
+async def test_removed_participant_loses_media_at_once(meeting: Meeting) -> None:
+    guest = await meeting.guest("removed")
+    alice, bob = await meeting.join(meeting.host), await meeting.join(guest)
+    await _camera_and_mic(alice)
+    await _camera_and_mic(bob)
+    assert await bob.wait_for_frames(meeting.host, "camera", 5) >= 5
+
+    removed = await meeting.host.client.delete(
+        f"/api/v1/meetings/{meeting.id}/participants/{guest.id}"
     )
-    alice = await MediaPeer.join(api, host, meeting["id"])
-    bob = await MediaPeer.join(api, guest, meeting["id"])
-    try:
-        await alice.publish((ToneTrack(), "microphone"), (PatternTrack(), "camera"))
-        await bob.publish((ToneTrack(), "microphone"), (PatternTrack(), "camera"))
-        assert await bob.wait_for_frames(host, "camera", 20) >= 20
-        assert await alice.wait_for_frames(guest, "camera", 20) >= 20
-        assert await alice.wait_for_frames(guest, "microphone", 20) >= 20
-        assert await bob.wait_for_frames(host, "microphone", 20) >= 20
-    finally:
-        await alice.close()
-        await bob.close()
+    assert removed.status_code == 204
+    await bob.next("removed", seconds=2.0)
+    await asyncio.sleep(0.3)
+    frozen = bob.frames[(str(meeting.host.id), "camera")]
+    await asyncio.sleep(1.0)
+    assert bob.frames[(str(meeting.host.id), "camera")] == frozen
+    assert (await alice.next("participant_left"))["reason"] == "removed"
+
+
+async def test_active_speaker_follows_the_loud_voice(meeting: Meeting) -> None:
+    guest = await meeting.guest("speaker")
+    alice, bob = await meeting.join(meeting.host), await meeting.join(guest)
+    await _camera_and_mic(alice, loud=False)
+    await _camera_and_mic(bob, loud=True)
+    speaking = await alice.next("active_speaker")
+    assert speaking["user_id"] == str(guest.id)
+
+
+async def test_keyframe_requests_reach_the_publisher(
+    meeting: Meeting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests: list[int] = []
+    original = RTCRtpSender._send_keyframe
+
+    def counted(sender: RTCRtpSender) -> None:
+        requests.append(sender._ssrc)
+        original(sender)
+
+    monkeypatch.setattr(RTCRtpSender, "_send_keyframe", counted)
+    guest = await meeting.guest("viewer")
+    alice, bob = await meeting.join(meeting.host), await meeting.join(guest)
+    await _camera_and_mic(alice)
+    assert await bob.wait_for_frames(meeting.host, "camera", 5) >= 5
+    assert requests, "a new subscriber triggers a keyframe request"
+
+    await asyncio.sleep(0.6)  # past the SFU's keyframe throttle
+    before = len(requests)
+    ssrc = bob.incoming_ssrc(str(meeting.host.id), "camera")
+    await bob.send_rtcp(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=ssrc))
+    await eventually(lambda: len(requests) > before, seconds=3)
+
+
+async def test_nacks_are_answered_from_the_cache(meeting: Meeting, api: Api) -> None:
+    guest = await meeting.guest("lossy")
+    alice, bob = await meeting.join(meeting.host), await meeting.join(guest)
+    await _camera_and_mic(alice)
+    assert await bob.wait_for_frames(meeting.host, "camera", 10) >= 10
+    ssrc = bob.incoming_ssrc(str(meeting.host.id), "camera")
+    recent = bob.last_sequence(ssrc)
+    nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=ssrc)
+    nack.lost = sorted((recent - offset) % 65536 for offset in range(1, 6))
+    await bob.send_rtcp(nack)
+    admin = await api.admin()
+
+    async def retransmitted() -> bool:
+        nodes = (await admin.client.get("/api/v1/admin/nodes")).json()
+        return int(nodes[0]["stats"]["retransmitted_packets"]) >= 5
+
+    await eventually(retransmitted, seconds=12)  # the node reports at its next heartbeat
+
+
+async def test_room_and_node_stats_report_forwarding(meeting: Meeting, api: Api) -> None:
+    guest = await meeting.guest("measured")
+    alice, bob = await meeting.join(meeting.host), await meeting.join(guest)
+    await _camera_and_mic(alice)
+    await _camera_and_mic(bob)
+    assert await bob.wait_for_frames(meeting.host, "camera", 10) >= 10
+
+    async with asyncio.timeout(12):
+        while True:
+            response = await meeting.host.client.get(f"/api/v1/meetings/{meeting.id}/room/stats")
+            if response.status_code == 200 and len(response.json()["tracks"]) == 4:
+                stats = response.json()
+                if all(t["packets_received"] > 0 for t in stats["tracks"]):
+                    break
+            await asyncio.sleep(0.5)
+    assert stats["participants"] == 2
+    assert all(t["subscribers"] == 1 for t in stats["tracks"])
+    video = [t for t in stats["tracks"] if t["kind"] == "video"]
+    assert all(t["target_bitrate"] > 0 for t in video)
+
+    nodes = (await (await api.admin()).client.get("/api/v1/admin/nodes")).json()
+    node = nodes[0]["stats"]
+    assert node["forwarded_streams"] >= 4 and node["published_tracks"] >= 4
+    assert node["packets_out_per_second"] > 0 and node["cpu_percent"] > 0
+
+
+async def test_bad_media_frames_get_errors_and_the_room_keeps_going(meeting: Meeting) -> None:
+    guest = await meeting.guest("clumsy")
+    alice, bob = await meeting.join(meeting.host), await meeting.join(guest)
+    await _camera_and_mic(alice)
+    await bob.send(type="publish_offer", sdp="v=0 this is not sdp at all", tracks=[])
+    assert (await bob.next("error"))["code"] == "invalid_sdp"
+    await bob.send(type="subscribe_answer", sdp="v=0\r\nnot an answer to anything")
+    assert (await bob.next("error"))["code"] in ("no_offer", "invalid_sdp")
+    await bob.send(type="candidate", pc="publish", candidate="candidate:garbage")
+    assert (await bob.next("error"))["code"] in ("no_connection", "invalid_candidate")
+    assert await bob.wait_for_frames(meeting.host, "camera", 10) >= 10

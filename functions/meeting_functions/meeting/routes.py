@@ -34,6 +34,7 @@ from meeting_functions.http.schemas import (
     WaitingResponse,
 )
 from meeting_shared.container import Container
+from meeting_shared.errors import NotFound
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.attendance import Admission, InviteRequest, JoinRequest, RoleChange
 from meeting_shared.services.chat import NewMessage
@@ -46,7 +47,7 @@ from meeting_shared.services.meetings import (
 )
 from meeting_shared.services.nodes import NodeStatus
 from meeting_shared.services.pagination import Page
-from meeting_shared.services.rooms import RoomStatus, room_status
+from meeting_shared.services.rooms import RoomStats, RoomStatus, room_stats, room_status
 
 meetings = APIRouter(tags=["meetings"])
 admin = APIRouter(prefix="/admin", tags=["admin"])
@@ -287,8 +288,25 @@ async def list_recordings(
 async def room(
     meeting_id: uuid.UUID, actor: ActorDep, uow: UowDep, container: ContainerDep
 ) -> RoomStatus:
-    """The meeting's live room: its media node and who is connected, with mute state."""
+    """The meeting's live room: its media node and who is connected, with mute state and
+    published tracks. Members and administrators."""
     return await room_status(uow, container.state, actor, meeting_id, container.nodes)
+
+
+@meetings.get(
+    "/meetings/{meeting_id}/room/stats",
+    response_model=RoomStats,
+    responses={404: {"description": "No such meeting, or its room is not live"}},
+)
+async def room_forwarding_stats(
+    meeting_id: uuid.UUID, actor: ActorDep, uow: UowDep, container: ContainerDep
+) -> RoomStats:
+    """Per-track forwarding of the live room (subscribers, loss, jitter, bitrate), as its media
+    node reported it at its last heartbeat. Members and administrators."""
+    stats = await room_stats(uow, container.state, actor, meeting_id)
+    if stats is None:
+        raise NotFound("The meeting's room is not live", code="room_not_live")
+    return stats
 
 
 @admin.get("/meetings", response_model=PagePublic[MeetingPublic])
@@ -305,7 +323,8 @@ async def admin_list_meetings(
 
 @admin.get("/nodes", response_model=list[NodeStatus])
 async def admin_nodes(_admin: AdminDep, container: ContainerDep) -> list[NodeStatus]:
-    """Media nodes that beat in the last 15 s, with their load (connected participants)."""
+    """Media nodes that beat in the last 15 s, with their load (connected participants) and
+    forwarding stats (streams, packets/s, bitrate, CPU)."""
     return sorted(await container.nodes.live(), key=lambda status: status.id)
 
 

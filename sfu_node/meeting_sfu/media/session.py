@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket
 from aiortc.sdp import candidate_from_sdp
 from pydantic import BaseModel
@@ -46,6 +47,18 @@ SOURCES_BY_KIND: dict[str, tuple[Source, ...]] = {
     "audio": ("microphone", "screen"),
     "video": ("camera", "screen"),
 }
+
+# What aiortc raises for SDP it cannot use (it asserts on some malformed lines).
+UNUSABLE_SDP = (
+    ValueError,
+    AttributeError,
+    AssertionError,
+    IndexError,
+    KeyError,
+    InvalidAccessError,
+    InvalidStateError,
+    OperationError,
+)
 
 Broadcast = Callable[[BaseModel, uuid.UUID | None], None]
 
@@ -167,7 +180,7 @@ class MediaSession:
         pc = self.publisher
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-        except (ValueError, AttributeError) as exc:
+        except UNUSABLE_SDP as exc:
             raise MeetingError(f"The offer was not usable: {exc}", code="invalid_sdp") from exc
         webrtc.adopt(pc)
         if self._tap is None:
@@ -341,7 +354,7 @@ class MediaSession:
             await self.subscriber.setRemoteDescription(
                 RTCSessionDescription(sdp=sdp, type="answer")
             )
-        except (ValueError, AttributeError) as exc:
+        except UNUSABLE_SDP as exc:
             raise MeetingError(f"The answer was not usable: {exc}", code="invalid_sdp") from exc
         self._answer.set_result(None)
 
@@ -356,7 +369,7 @@ class MediaSession:
             return
         try:
             parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
-        except (ValueError, IndexError) as exc:
+        except (ValueError, IndexError, AssertionError) as exc:  # aiortc asserts on the format
             raise MeetingError("The ICE candidate is not valid", code="invalid_candidate") from exc
         parsed.sdpMid = sdp_mid
         parsed.sdpMLineIndex = mline if mline is not None else (0 if sdp_mid is None else None)

@@ -24,11 +24,26 @@ HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 15.0
 
 
+class NodeStats(BaseModel):
+    """What a media node forwards, averaged over the last heartbeat interval."""
+
+    rooms: int = 0
+    published_tracks: int = 0
+    forwarded_streams: int = 0  # published track x subscriber pairs
+    packets_in_per_second: float = 0.0
+    packets_out_per_second: float = 0.0
+    bitrate_in: float = 0.0  # bits per second
+    bitrate_out: float = 0.0
+    retransmitted_packets: int = 0  # answers to NACKs since the node started
+    cpu_percent: float = 0.0  # of one core (one node process uses at most one)
+
+
 class NodeStatus(BaseModel):
     id: str
     signaling_url: str
     load: int
     seen_at: float  # unix time of the last heartbeat
+    stats: NodeStats = NodeStats()
 
     def node(self) -> MediaNode:
         return MediaNode(id=self.id, signaling_url=self.signaling_url)
@@ -53,9 +68,13 @@ class NodeDirectory:
         self._stale_after = stale_after
         self._clock = clock
 
-    async def heartbeat(self, node: MediaNode, load: int) -> None:
+    async def heartbeat(self, node: MediaNode, load: int, stats: NodeStats | None = None) -> None:
         status = NodeStatus(
-            id=node.id, signaling_url=node.signaling_url, load=load, seen_at=self._clock()
+            id=node.id,
+            signaling_url=node.signaling_url,
+            load=load,
+            seen_at=self._clock(),
+            stats=stats or NodeStats(),
         )
         await self._state.hash_set(
             NODES_KEY, node.id, status.model_dump_json(), ttl=self._stale_after * 20

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from meeting_shared.clock import utcnow
-from meeting_shared.db.models import Room
+from meeting_shared.db.models import Meeting, Room
 from meeting_shared.db.uow import UnitOfWork
+from meeting_shared.errors import NotFound
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.meetings import load_for_member
 from meeting_shared.services.nodes import NodeDirectory
@@ -49,6 +50,48 @@ class RoomStatus(BaseModel):
     participants: list[ParticipantInfo]
 
 
+class TrackStats(TrackInfo):
+    user_id: uuid.UUID
+    subscribers: int
+    packets_received: int
+    packets_lost: int
+    jitter_ms: float
+    bitrate_in: float  # bits per second, over the last heartbeat interval
+    target_bitrate: int | None  # what the SFU asks the publisher to stay under (video)
+
+
+class RoomStats(BaseModel):
+    """A live room's forwarding, as its media node last reported it."""
+
+    meeting_id: uuid.UUID
+    node_id: str
+    updated_at: datetime
+    participants: int
+    tracks: list[TrackStats]
+
+
+async def _load_for_member_or_admin(uow: UnitOfWork, meeting_id: uuid.UUID, actor: Actor) -> None:
+    """Members see their meeting's room; administrators see every room (to support people)."""
+    if actor.is_admin:
+        if await uow.session.get(Meeting, meeting_id) is None:
+            raise NotFound("No such meeting", code="meeting_not_found")
+        return
+    await load_for_member(uow, meeting_id, actor)
+
+
+def stats_key(meeting_id: uuid.UUID) -> str:
+    return f"room:{meeting_id}:stats"
+
+
+async def room_stats(
+    uow: UnitOfWork, state: StateStore, actor: Actor, meeting_id: uuid.UUID
+) -> RoomStats | None:
+    """The room's latest forwarding stats; None when no node reports it."""
+    await _load_for_member_or_admin(uow, meeting_id, actor)
+    value = await state.get(stats_key(meeting_id))
+    return RoomStats.model_validate_json(value) if value else None
+
+
 def presence_key(meeting_id: uuid.UUID) -> str:
     return f"room:{meeting_id}:participants"
 
@@ -66,8 +109,8 @@ async def room_status(
     meeting_id: uuid.UUID,
     nodes: NodeDirectory,
 ) -> RoomStatus:
-    """Where the meeting's room is and who is connected (members only)."""
-    await load_for_member(uow, meeting_id, actor)
+    """Where the meeting's room is and who is connected."""
+    await _load_for_member_or_admin(uow, meeting_id, actor)
     room = await uow.session.scalar(select(Room).where(Room.meeting_id == meeting_id))
     is_open = room is not None and room.closed_at is None
     node = await nodes.lookup(room.node_id) if is_open and room is not None else None
