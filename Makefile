@@ -6,12 +6,13 @@ TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 RUN    := $(UV) run --frozen
 
-.PHONY: help install run serve migrate admin test test-fast lint format typecheck bench-api clean
+.PHONY: help install run serve migrate admin test test-fast lint format typecheck bench-api bench-sfu clean
 
 help:
 	@echo "make run        install, migrate and start the gateway on http://127.0.0.1:8800"
 	@echo "make test       install system deps, then lint, type-check and run every test"
 	@echo "make bench-api  measure API latency/throughput, write docs/benchmarks.md"
+	@echo "make bench-sfu  measure SFU forwarding on one core, write docs/benchmarks.md"
 	@echo "make admin      create an administrator account"
 
 # uv lives in its own small venv so that `uv sync` (exact) never uninstalls it from .venv.
@@ -58,6 +59,9 @@ test-fast: install
 bench-api: install
 	scripts/install-system-deps.sh postgresql redis-server ffmpeg wrk
 	$(RUN) python -m scripts.bench_api
+
+bench-sfu: install
+	$(RUN) python -m scripts.bench_sfu
 
 clean:
 	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -20,10 +20,10 @@ have_command() {
     path=$(command -v "$1" 2>/dev/null) && [[ -x "$path" ]]
 }
 
-# Usage: install-system-deps.sh [postgresql] [redis-server] [ffmpeg] [wrk]  (default: the first three;
+# Usage: install-system-deps.sh [postgresql] [redis-server] [ffmpeg] [coturn] [wrk]  (default: all but wrk;
 # `make run` asks only for ffmpeg, which the media function uses to inspect uploads).
 wanted=("$@")
-[[ ${#wanted[@]} -eq 0 ]] && wanted=(postgresql redis-server ffmpeg)
+[[ ${#wanted[@]} -eq 0 ]] && wanted=(postgresql redis-server ffmpeg coturn)
 
 missing=()
 for package in "${wanted[@]}"; do
@@ -32,6 +32,7 @@ for package in "${wanted[@]}"; do
         redis-server) have_command redis-server || missing+=(redis-server) ;;
         ffmpeg) have_command ffmpeg || missing+=(ffmpeg) ;;
         wrk) have_command wrk || missing+=(wrk) ;;  # load generator for `make bench-api`
+        coturn) have_command turnserver || missing+=(coturn) ;;  # TURN relay for media tests
         *) echo "system deps: unknown package $package" >&2; exit 2 ;;
     esac
 done

@@ -20,6 +20,8 @@ from aiortc import (
     MediaStreamTrack,
     RTCBundlePolicy,
     RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -74,16 +76,30 @@ class PatternTrack(VideoStreamTrack):
         return frame
 
 
-def _peer() -> RTCPeerConnection:
+def _peer(ice_servers: list[dict[str, Any]], relay_only: bool) -> RTCPeerConnection:
+    servers = [
+        RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+        for s in ice_servers
+    ]
+    policy = RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
     return RTCPeerConnection(
-        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        RTCConfiguration(
+            iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE, iceTransportPolicy=policy
+        )
     )
 
 
 class MediaPeer:
     """One participant with media. ``frames`` counts decoded frames per sending user and source."""
 
-    def __init__(self, socket: ClientConnection, user: UserSession, snapshot: dict[str, Any]):
+    def __init__(
+        self,
+        socket: ClientConnection,
+        user: UserSession,
+        snapshot: dict[str, Any],
+        relay_only: bool = False,
+    ) -> None:
+        self.relay_only = relay_only
         self.socket = socket
         self.user = user
         self.snapshot = snapshot
@@ -100,7 +116,9 @@ class MediaPeer:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def join(cls, api: Api, user: UserSession, meeting_id: str) -> MediaPeer:
+    async def join(
+        cls, api: Api, user: UserSession, meeting_id: str, *, relay_only: bool = False
+    ) -> MediaPeer:
         response = await user.client.post(f"/api/v1/meetings/{meeting_id}/join", json={})
         assert response.status_code == 200, response.text
         ticket = response.json()
@@ -108,7 +126,7 @@ class MediaPeer:
         await socket.send(json.dumps({"type": "join", "v": 1, "token": ticket["join_token"]}))
         snapshot = json.loads(await socket.recv())
         assert snapshot["type"] == "joined", snapshot
-        return cls(socket, user, snapshot)
+        return cls(socket, user, snapshot, relay_only)
 
     async def send(self, **frame: Any) -> None:
         await self.socket.send(json.dumps(frame, default=str))
@@ -116,7 +134,7 @@ class MediaPeer:
     async def publish(self, *tracks: tuple[MediaStreamTrack, str]) -> None:
         """Publish (track, source) pairs and wait for the SFU's answer."""
         if self.publisher is None:
-            self.publisher = _peer()
+            self.publisher = _peer(self.snapshot["ice_servers"], self.relay_only)
         added = [(self.publisher.addTransceiver(t, direction="sendonly"), s) for t, s in tracks]
         await self.renegotiate(added)
 
@@ -205,7 +223,7 @@ class MediaPeer:
 
     async def _answer(self, frame: dict[str, Any]) -> None:
         if self.subscriber is None:
-            self.subscriber = _peer()
+            self.subscriber = _peer(self.snapshot["ice_servers"], self.relay_only)
             self.subscriber.on("track", self._on_track)
         self.incoming = {track["mid"]: track for track in frame["tracks"]}
         self._offer_sdp = frame["sdp"]

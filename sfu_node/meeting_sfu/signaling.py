@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from meeting_sfu.ice import ice_servers_for
 from meeting_sfu.media import webrtc
 from meeting_sfu.media.session import MediaConfig, MediaRoom, MediaSession
 from meeting_sfu.media.tracks import Bitrates
@@ -255,7 +256,7 @@ class SignalingNode:
                 me=info,
                 participants=room.others(info.user_id),
                 meeting=MeetingInfo(id=meeting.id, title=meeting.title, settings=meeting.settings),
-                ice_servers=self.container.settings.ice_servers,
+                ice_servers=ice_servers_for(self.container.settings, info.user_id, time.time()),
             )
         )
         if replaced is None:

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Addresses the SFU offers as host candidates (default: every interface)",
     )
+    turn_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="TURN server URLs handed to clients with ephemeral credentials",
+    )
+    turn_secret: str = Field(default="", description="Shared secret of the TURN REST API")
+    turn_credential_ttl_seconds: int = Field(default=12 * 3600, ge=60)
     media_camera_bitrate: int = 1_500_000
     media_screen_bitrate: int = 2_500_000
     meeting_list_cache_ttl_seconds: float = 30.0
@@ -116,7 +122,7 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     mail_from: str = "meeting-system <no-reply@localhost>"
 
-    @field_validator("allowed_origins", "ice_host_addresses", mode="before")
+    @field_validator("allowed_origins", "ice_host_addresses", "turn_urls", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):

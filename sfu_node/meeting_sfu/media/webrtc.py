@@ -226,15 +226,16 @@ def receiver_of(transceiver: RTCRtpTransceiver) -> PacketReceiver:
 class RtpTap:
     """Takes RTP off a DTLS transport as raw bytes (after SRTP) and hands it out by SSRC."""
 
-    def __init__(self, transport: RTCDtlsTransport) -> None:
+    def __init__(self, transport: RTCDtlsTransport, fallback: RtpHandler | None = None) -> None:
         self.handlers: dict[int, RtpHandler] = {}
+        self.fallback = fallback  # for SSRCs without a handler (else they are dropped)
         self.transport = transport
         transport._handle_rtp_data = self._on_rtp  # type: ignore[method-assign]
 
     async def _on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
         if len(data) < 12:
             return
-        handler = self.handlers.get(int.from_bytes(data[8:12], "big"))
+        handler = self.handlers.get(int.from_bytes(data[8:12], "big"), self.fallback)
         if handler is not None:
             await handler(data, arrival_time_ms)
 
