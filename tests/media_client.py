@@ -98,8 +98,10 @@ class MediaPeer:
         user: UserSession,
         snapshot: dict[str, Any],
         relay_only: bool = False,
+        signaling_url: str = "",
     ) -> None:
         self.relay_only = relay_only
+        self.signaling_url = signaling_url
         self.socket = socket
         self.user = user
         self.snapshot = snapshot
@@ -126,7 +128,7 @@ class MediaPeer:
         await socket.send(json.dumps({"type": "join", "v": 1, "token": ticket["join_token"]}))
         snapshot = json.loads(await socket.recv())
         assert snapshot["type"] == "joined", snapshot
-        return cls(socket, user, snapshot, relay_only)
+        return cls(socket, user, snapshot, relay_only, ticket["signaling_url"])
 
     async def send(self, **frame: Any) -> None:
         await self.socket.send(json.dumps(frame, default=str))
@@ -246,6 +248,11 @@ class MediaPeer:
                 if described is not None:
                     self.frames[(described["user_id"], described["source"])] += 1
                     self._frame_arrived.set()
+
+    async def wait_closed(self, seconds: float = 10.0) -> None:
+        """Until the node closes the signaling socket."""
+        async with asyncio.timeout(seconds):
+            await self.socket.wait_closed()
 
     async def close(self) -> None:
         for task in self._tasks:

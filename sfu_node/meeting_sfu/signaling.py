@@ -82,7 +82,7 @@ from meeting_shared.services.meetings import (
     ParticipantState,
     load_for_manager,
 )
-from meeting_shared.services.nodes import HEARTBEAT_SECONDS, NodeStats
+from meeting_shared.services.nodes import NodeStats
 from meeting_shared.services.rooms import (
     ParticipantInfo,
     RoomStats,
@@ -95,7 +95,6 @@ logger = logging.getLogger(__name__)
 router = APIRouter()
 
 JOIN_TIMEOUT_SECONDS = 10.0
-STATS_TTL = 3 * HEARTBEAT_SECONDS
 
 
 class SignalingNode:
@@ -138,6 +137,7 @@ class SignalingNode:
         node = await self.container.nodes.lookup(self.node_id)
         if node is None:
             raise RuntimeError(f"NODE_ID {self.node_id!r} is not one of MEDIA_NODES")
+        interval = self.container.settings.media_node_heartbeat_seconds
         while True:
             load = sum(len(room.connections) for room in self.rooms.rooms.values())
             try:
@@ -145,11 +145,11 @@ class SignalingNode:
                 for room in list(self.rooms.rooms.values()):
                     stats = self._room_stats(room)
                     await self.container.state.set(
-                        stats_key(room.meeting_id), stats.model_dump_json(), ttl=STATS_TTL
+                        stats_key(room.meeting_id), stats.model_dump_json(), ttl=3 * interval
                     )
             except MeetingError:
                 logger.warning("heartbeat not recorded", exc_info=True)
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(interval)
 
     def _node_stats(self) -> NodeStats:
         rates = self.rates.sample()

@@ -139,7 +139,9 @@ class Container:
             ),
             mailer=mailer,
             meeting_lists=MeetingListCache(state, ttl=settings.meeting_list_cache_ttl_seconds),
-            nodes=NodeDirectory(state, settings.media_nodes),
+            nodes=NodeDirectory(
+                state, settings.media_nodes, stale_after=settings.media_node_stale_seconds
+            ),
             source=source,
         )
 

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     node_id: str = Field(
         default="", description="This process's media node id (default: the first)"
     )
+    media_node_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    media_node_stale_seconds: float = Field(
+        default=15.0, gt=0, description="A node silent this long is dead: its rooms move"
+    )
     ice_servers: Annotated[list[dict[str, Any]], NoDecode] = Field(default_factory=list)
     ice_host_addresses: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -150,6 +154,8 @@ class Settings(BaseSettings):
             self.media_nodes = [MediaNode(id="local", signaling_url=f"{ws_base}/ws/signaling")]
         if not self.node_id:
             self.node_id = self.media_nodes[0].id
+        if self.media_node_stale_seconds <= self.media_node_heartbeat_seconds:
+            raise ValueError("MEDIA_NODE_STALE_SECONDS must exceed MEDIA_NODE_HEARTBEAT_SECONDS")
         for spec in (
             self.rate_limit_login,
             self.rate_limit_login_ip,

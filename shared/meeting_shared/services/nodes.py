@@ -20,8 +20,7 @@ from meeting_shared.settings import MediaNode
 from meeting_shared.state import StateStore
 
 NODES_KEY = "media:nodes"
-HEARTBEAT_SECONDS = 5.0
-STALE_AFTER_SECONDS = 15.0
+STALE_AFTER_SECONDS = 15.0  # the default of MEDIA_NODE_STALE_SECONDS
 
 
 class NodeStats(BaseModel):
