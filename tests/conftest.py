@@ -90,6 +90,12 @@ class LiveServer:
         return self.settings.data_dir / "mail" / "outbox.jsonl"
 
 
+def separate_redis_db(redis_url: str, db: int) -> str:
+    """Another database of the same Redis: a second deployment in a test (its own media nodes
+    and rooms) must not see the session server's heartbeats, nor they its."""
+    return f"{redis_url.rsplit('/', 1)[0]}/{db}"
+
+
 async def start_live_server(settings: Settings) -> tuple[LiveServer, Callable[[], Awaitable[None]]]:
     """Serve the gateway with uvicorn in this event loop; returns the server and its stopper."""
     container = Container.build(settings)

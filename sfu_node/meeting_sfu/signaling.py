@@ -90,6 +90,7 @@ from meeting_shared.services.rooms import (
     TrackStats,
     stats_key,
 )
+from meeting_shared.settings import MediaNode
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -138,6 +139,13 @@ class SignalingNode:
         if node is None:
             raise RuntimeError(f"NODE_ID {self.node_id!r} is not one of MEDIA_NODES")
         interval = self.container.settings.media_node_heartbeat_seconds
+        try:
+            await self._beat(node, interval)
+        finally:  # shutting down: rooms move to other nodes on the next join, not after staleness
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.container.nodes.forget(self.node_id))
+
+    async def _beat(self, node: MediaNode, interval: float) -> None:
         while True:
             load = sum(len(room.connections) for room in self.rooms.rooms.values())
             try:

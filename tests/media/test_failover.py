@@ -17,6 +17,7 @@ from tests.conftest import (
     UserSession,
     free_port,
     production_settings,
+    separate_redis_db,
     start_live_server,
 )
 from tests.media_client import MediaPeer, PatternTrack, ToneTrack
@@ -71,7 +72,7 @@ async def test_participants_move_to_a_live_node_when_theirs_dies(
     for node, port in ports.items():
         settings = production_settings(
             postgres_url=migrated_postgres,
-            redis_url=redis_url,
+            redis_url=separate_redis_db(redis_url, 2),
             s3=s3_config,
             data_dir=tmp_path / node,
             port=port,

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Api, free_port, production_settings, start_live_server
+from tests.conftest import (
+    Api,
+    free_port,
+    production_settings,
+    separate_redis_db,
+    start_live_server,
+)
 from tests.media_client import MediaPeer, PatternTrack, ToneTrack
 from tests.services import S3Config, TurnConfig
 
@@ -24,7 +30,7 @@ async def test_relay_only_participants_meet_through_turn(
 ) -> None:
     settings = production_settings(
         postgres_url=migrated_postgres,
-        redis_url=redis_url,
+        redis_url=separate_redis_db(redis_url, 1),
         s3=s3_config,
         data_dir=tmp_path,
         port=free_port(),

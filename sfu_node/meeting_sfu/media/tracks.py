@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -132,9 +133,8 @@ class PublishedTrack:
         for output, send in self._sends:
             try:
                 await send(packet)
-            except ConnectionError:
-                self.detach(output)
-                continue
+            except Exception:  # one broken subscriber must not stop the others or the publisher
+                self._drop(output)
         sent = len(self._sends)
         self.packets_out += sent
         self.bytes_out += sent * len(packet)
@@ -150,6 +150,11 @@ class PublishedTrack:
     def detach(self, output: SubscriberOutput) -> None:
         if self.outputs.pop(output, None) is not None:
             self._sends = tuple(self.outputs.items())
+
+    def _drop(self, output: SubscriberOutput) -> None:
+        if not isinstance(sys.exception(), ConnectionError):  # closing is expected; others not
+            logger.warning("forwarding to a subscriber failed", exc_info=True)
+        self.detach(output)
 
     def cached(self, sequence: int) -> bytes | None:
         if self._cache is None:
@@ -177,8 +182,8 @@ class PublishedTrack:
         for output, send in self._sends:
             try:
                 await send(data)
-            except ConnectionError:
-                self.detach(output)
+            except Exception:
+                self._drop(output)
 
     def on_subscriber_loss(self, fraction_lost: int) -> None:
         """Loss a subscriber reports steers what we ask the publisher to send (REMB)."""

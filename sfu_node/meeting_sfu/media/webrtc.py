@@ -237,7 +237,10 @@ class RtpTap:
             return
         handler = self.handlers.get(int.from_bytes(data[8:12], "big"), self.fallback)
         if handler is not None:
-            await handler(data, arrival_time_ms)
+            try:
+                await handler(data, arrival_time_ms)
+            except Exception:  # an exception here would end the publisher's transport
+                logger.exception("forwarding an RTP packet failed")
 
     async def send_rtcp(self, data: bytes) -> None:
         await self.transport._send_rtp(data)
