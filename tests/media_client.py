@@ -23,6 +23,7 @@ from aiortc import (
     RTCIceServer,
     RTCIceTransportPolicy,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
@@ -133,11 +134,21 @@ class MediaPeer:
     async def send(self, **frame: Any) -> None:
         await self.socket.send(json.dumps(frame, default=str))
 
-    async def publish(self, *tracks: tuple[MediaStreamTrack, str]) -> None:
-        """Publish (track, source) pairs and wait for the SFU's answer."""
+    async def publish(
+        self, *tracks: tuple[MediaStreamTrack, str], video_codec: str | None = None
+    ) -> None:
+        """Publish (track, source) pairs and wait for the SFU's answer; ``video_codec`` (a MIME
+        type) restricts what video is offered, as a browser preferring it would."""
         if self.publisher is None:
             self.publisher = _peer(self.snapshot["ice_servers"], self.relay_only)
         added = [(self.publisher.addTransceiver(t, direction="sendonly"), s) for t, s in tracks]
+        if video_codec is not None:
+            for transceiver, _ in added:
+                if transceiver.kind == "video":
+                    capabilities = RTCRtpSender.getCapabilities("video").codecs
+                    transceiver.setCodecPreferences(
+                        [c for c in capabilities if c.mimeType == video_codec]
+                    )
         await self.renegotiate(added)
 
     async def renegotiate(self, added: list[tuple[Any, str]] | None = None) -> None:

@@ -218,3 +218,14 @@ async def test_bad_media_frames_get_errors_and_the_room_keeps_going(meeting: Mee
     await bob.send(type="candidate", pc="publish", candidate="candidate:garbage")
     assert (await bob.next("error"))["code"] in ("no_connection", "invalid_candidate")
     assert await bob.wait_for_frames(meeting.host, "camera", 10) >= 10
+
+
+async def test_h264_publishers_are_forwarded_as_h264(meeting: Meeting) -> None:
+    guest = await meeting.guest("safari")
+    alice, bob = await meeting.join(meeting.host), await meeting.join(guest)
+    await bob.publish((PatternTrack(), "camera"), video_codec="video/H264")
+    assert bob.publisher is not None
+    sent = bob.publisher.getTransceivers()[0]._codecs
+    assert {c.mimeType for c in sent} == {"video/H264"}  # nothing else is offered or sent
+    # Decoding proves the SFU mapped the publisher's H.264 payload type to the subscriber's.
+    assert await alice.wait_for_frames(guest, "camera", 10) >= 10
