@@ -341,7 +341,7 @@ class MediaSession:
         transceiver.direction = "sendonly"
         sender = webrtc.sender_of(transceiver)
         sender.carry(track.ssrc, track.track_id, str(track.user_id))
-        output = SubscriberOutput(track, self.user_id, sender.send_rtp)
+        output = SubscriberOutput(track, self.user_id, sender.send_now, sender.send_rtp)
         sender.on_rtcp = output.on_rtcp
         sender.on_started = _start_output(output)
         subscription.transceiver = transceiver

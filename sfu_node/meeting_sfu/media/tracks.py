@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 
 Kind = Literal["audio", "video"]
 Source = Literal["microphone", "camera", "screen"]
-Send = Callable[[bytes], Awaitable[None]]
+Send = Callable[[bytes], None]  # raises ConnectionError once the subscriber is gone
+SendRtcp = Callable[[bytes], Awaitable[None]]
 
 CACHE_SIZE = 1024  # packets kept per video track for retransmission (~1.5 s at 1 Mbit/s)
 KEYFRAME_INTERVAL = 0.5  # at most one keyframe request upstream per track per this many seconds
@@ -71,7 +72,7 @@ class PublishedTrack:
         clock_rate: int,
         audio_level_id: int | None,
         max_bitrate: int,
-        upstream: Send,
+        upstream: SendRtcp,
         rtcp_ssrc: int,
         traffic: Traffic,
         on_audio_level: Callable[[uuid.UUID, int], None] | None = None,
@@ -132,7 +133,7 @@ class PublishedTrack:
             self._cache[rtp.sequence_of(packet) % CACHE_SIZE] = packet
         for output, send in self._sends:
             try:
-                await send(packet)
+                send(packet)
             except Exception:  # one broken subscriber must not stop the others or the publisher
                 self._drop(output)
         sent = len(self._sends)
@@ -179,9 +180,9 @@ class PublishedTrack:
     async def on_sender_report(self, packet: RtcpSrPacket) -> None:
         """Publisher's sender report: subscribers use it for lip sync, so pass it on."""
         data = bytes(RtcpSrPacket(ssrc=packet.ssrc, sender_info=packet.sender_info))
-        for output, send in self._sends:
+        for output in list(self.outputs):
             try:
-                await send(data)
+                await output.send_rtcp(data)
             except Exception:
                 self._drop(output)
 
@@ -226,12 +227,15 @@ class PublishedTrack:
 class SubscriberOutput:
     """One subscriber's copy of one published track: its RTCP comes back here."""
 
-    __slots__ = ("nacks_answered", "send", "subscriber", "track")
+    __slots__ = ("nacks_answered", "send", "send_rtcp", "subscriber", "track")
 
-    def __init__(self, track: PublishedTrack, subscriber: uuid.UUID, send: Send) -> None:
+    def __init__(
+        self, track: PublishedTrack, subscriber: uuid.UUID, send: Send, send_rtcp: SendRtcp
+    ) -> None:
         self.track = track
         self.subscriber = subscriber
         self.send = send
+        self.send_rtcp = send_rtcp
         self.nacks_answered = 0
 
     def start(self) -> None:
@@ -248,7 +252,7 @@ class SubscriberOutput:
                 if cached is None:
                     continue
                 try:
-                    await self.send(cached)
+                    self.send(cached)
                 except ConnectionError:
                     return
                 self.nacks_answered += 1
