@@ -6,14 +6,15 @@ TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 RUN    := $(UV) run --frozen
 
-.PHONY: help install run serve migrate admin test test-fast lint format typecheck bench-api bench-sfu clean
+.PHONY: help install web run serve migrate admin test test-fast lint format typecheck bench-api bench-sfu clean
 
 help:
-	@echo "make run        install, migrate and start the gateway on http://127.0.0.1:8800"
+	@echo "make run        install, build the web client, migrate and start the gateway on http://127.0.0.1:8800"
 	@echo "make test       install system deps, then lint, type-check and run every test"
 	@echo "make bench-api  measure API latency/throughput, write docs/benchmarks.md"
 	@echo "make bench-sfu  measure SFU forwarding on one core, write docs/benchmarks.md"
 	@echo "make admin      create an administrator account"
+	@echo "make web        build the browser client into web/dist (npm ci + vite, when sources changed)"
 
 # uv lives in its own small venv so that `uv sync` (exact) never uninstalls it from .venv.
 $(UV):
@@ -23,7 +24,22 @@ $(UV):
 install: $(UV)
 	$(UV) sync --frozen
 
-run: install
+# The browser client (web/): rebuilt when web/dist is missing or older than its sources; npm ci
+# runs again only when package-lock.json changed. Needs Node.js >= 20.19 (Vite 7).
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/tsconfig.json \
+	web/vite.config.ts web/package.json
+
+web: web/dist/index.html
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	@command -v npm >/dev/null || { echo "make web: npm is missing; install Node.js >= 20.19" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+	@touch $@
+
+run: install web
 	scripts/install-system-deps.sh ffmpeg
 	$(RUN) meeting migrate
 	$(RUN) meeting serve
@@ -48,7 +64,7 @@ format: install
 typecheck: install
 	$(RUN) mypy
 
-test: install
+test: install web
 	scripts/install-system-deps.sh
 	$(MAKE) --no-print-directory lint typecheck
 	$(RUN) pytest
@@ -64,4 +80,4 @@ bench-sfu: install
 	$(RUN) python -m scripts.bench_sfu
 
 clean:
-	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache web/dist web/node_modules

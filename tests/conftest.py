@@ -29,8 +29,17 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["tests.services"]
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 GENEROUS_LIMIT = "100000/60"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--web-dir",
+        default=str(REPO_ROOT / "web" / "dist"),
+        help="built web client the live server serves (default: web/dist, built by `make web`)",
+    )
 
 
 def free_port() -> int:
@@ -144,6 +153,7 @@ async def live_server(
     redis_url: str,
     s3_config: S3Config,
     tmp_path_factory: pytest.TempPathFactory,
+    pytestconfig: pytest.Config,
 ) -> AsyncIterator[LiveServer]:
     port = free_port()
     settings = production_settings(
@@ -152,6 +162,7 @@ async def live_server(
         s3=s3_config,
         data_dir=tmp_path_factory.mktemp("gateway"),
         port=port,
+        web_dir=Path(pytestconfig.getoption("web_dir")),  # served at / (tests/browser use it)
     )
     server, stop = await start_live_server(settings)
     yield server

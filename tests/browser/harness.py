@@ -1,0 +1,114 @@
+"""Helpers for browser tests: participants (one browser context each) and polling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from playwright.async_api import BrowserContext, Page
+
+from tests.conftest import REPO_ROOT, UserSession
+
+ARTIFACTS = REPO_ROOT / "var" / "test-artifacts" / "browser"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+# Headless Chromium that never reaches for the network (Playwright adds --headless and a fresh
+# profile), with a fake camera, microphone and screen granted without prompts, loopback ICE
+# candidates (the SFU listens on 127.0.0.1 in tests), and none of the timer throttling a
+# background page gets. Each participant also gets a browser context of its own.
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--use-fake-device-for-media-stream=fps=30",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+]
+
+T = TypeVar("T")
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], seconds: float = 10.0, what: str = "condition"
+) -> T:
+    """Poll ``check`` until it returns something truthy; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what} not reached within {seconds} s (last: {last!r})")
+
+
+@dataclass
+class Participant:
+    """One person in one browser context."""
+
+    name: str
+    user: UserSession
+    context: BrowserContext
+    page: Page
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def user_id(self) -> str:
+        return str(self.user.id)
+
+    async def sign_in(self, path: str) -> None:
+        """Open ``path``, sign in through the form, and wait for the room or the home page."""
+        await self.page.goto(path)
+        await self.page.get_by_label("Username or email").fill(self.user.username)
+        await self.page.get_by_label("Password").fill(self.user.password)
+        await self.page.get_by_role("button", name="Sign in").click()
+
+    async def stats(self) -> list[dict[str, Any]]:
+        """The page's receive statistics, one entry per incoming track."""
+        result: list[dict[str, Any]] = await self.page.evaluate(
+            "async () => window.meetingSession ? await window.meetingSession.inboundStats() : []"
+        )
+        return result
+
+    async def received(self, sender: Participant, source: str, kind: str) -> dict[str, Any]:
+        for stat in await self.stats():
+            if (stat["user_id"], stat["source"], stat["kind"]) == (sender.user_id, source, kind):
+                return stat
+        return {}
+
+    def tile(self, other: Participant, source: str = "camera") -> str:
+        return f'[data-testid="tile"][data-user-id="{other.user_id}"][data-source="{source}"]'
+
+    async def video_width(self, other: Participant, source: str = "camera") -> int:
+        width: int = await self.page.evaluate(
+            """(selector) => {
+                const video = document.querySelector(selector + ' video');
+                return video ? video.videoWidth : 0;
+            }""",
+            self.tile(other, source),
+        )
+        return width
+
+    async def screenshot(self, step: str) -> None:
+        await self.page.screenshot(path=ARTIFACTS / f"{step}-{self.name}.png")
+
+
+def write_artifact(name: str, data: Any) -> None:
+    (ARTIFACTS / name).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+Factory = Callable[[str], Awaitable[Participant]]
+"""The ``people`` fixture: ``await people("ann")`` makes a participant named ann."""
