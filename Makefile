@@ -76,7 +76,8 @@ bench-api: install
 	scripts/install-system-deps.sh postgresql redis-server ffmpeg wrk
 	$(RUN) python -m scripts.bench_api
 
-bench-sfu: install
+bench-sfu: install web
+	scripts/install-system-deps.sh chromium
 	$(RUN) python -m scripts.bench_sfu
 
 clean:

@@ -37,6 +37,7 @@ import pylibsrtp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket
 from av import AudioFrame, VideoFrame
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -125,6 +126,7 @@ class LoadParticipant:
         self.subscriber: RTCPeerConnection | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.first_remote_frame = asyncio.get_running_loop().create_future()
+        self.keyframe_wanted = False
 
     async def join(self, ticket: dict[str, Any], origin: str) -> None:
         self.socket = await connect(ticket["signaling_url"], origin=origin)  # type: ignore[arg-type]
@@ -160,6 +162,7 @@ class LoadParticipant:
                 for transceiver in self.publisher.getTransceivers():
                     sender = webrtc.sender_of(transceiver)
                     sender.on_started = self._sending(transceiver.kind, sender)
+                    sender.on_rtcp = self._on_rtcp
             elif frame["type"] == "subscribe_offer":
                 await self._answer(frame["sdp"])
             elif frame["type"] == "error":
@@ -178,6 +181,10 @@ class LoadParticipant:
         await pc.setLocalDescription(await pc.createAnswer())
         await self._send(type="subscribe_answer", sdp=pc.localDescription.sdp)
 
+    async def _on_rtcp(self, packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            self.keyframe_wanted = True  # a new subscriber: start the clip again at its keyframe
+
     def _sending(self, kind: str, sender: webrtc.PacketSender) -> Any:
         async def start() -> None:
             loop = self._send_video if kind == "video" else self._send_audio
@@ -190,6 +197,8 @@ class LoadParticipant:
         ssrc = sender._ssrc.to_bytes(4, "big")
         next_frame = time.monotonic()
         while True:
+            if self.keyframe_wanted:
+                self.keyframe_wanted, index = False, 0
             payloads = self.video_frames[index]
             index = index + 1 if index + 1 < len(self.video_frames) else 1
             stamp = (int(time.monotonic() * VIDEO_CLOCK) & 0xFFFFFFFF).to_bytes(4, "big")
@@ -386,7 +395,86 @@ async def run_meeting(
     )
 
 
-def report(results: list[Result], sfu_cpu: str, generator_cpu: str) -> str:
+FIRST_FRAME_JS = """(selector) => new Promise((resolve) => {
+    const check = () => {
+        const video = document.querySelector(selector + ' video');
+        const session = window.meetingSession;
+        if (video && video.videoWidth > 0 && session) {
+            const now = performance.now();
+            resolve([Math.round(now), Math.round(now - session.startedAt)]);
+        } else {
+            requestAnimationFrame(check);
+        }
+    };
+    check();
+})"""
+
+
+@dataclass(frozen=True)
+class BrowserJoins:
+    """Chromium joining a meeting where someone already publishes, ``runs`` times."""
+
+    page_to_frame_ms: list[float]  # page opened -> first remote video frame decoded
+    session_to_frame_ms: list[float]  # room session started (join ticket in hand) -> frame
+
+
+async def chromium_joins(
+    url: str, users: list[tuple[str, str]], media: tuple[list[list[bytes]], bytes], runs: int = 10
+) -> BrowserJoins:
+    """Median of ``runs`` Chromium joins into a meeting where a generator participant already
+    publishes camera and microphone (the web client of ``make web``, a fake camera)."""
+    from playwright.async_api import async_playwright
+
+    from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS
+
+    (host_token, host_id), (_, guest_id) = users[0], users[1]
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        headers = {"Authorization": f"Bearer {host_token}"}
+        created = await client.post("/api/v1/meetings", headers=headers, json={"title": "first"})
+        meeting_id = created.json()["id"]
+        invited = await client.post(
+            f"/api/v1/meetings/{meeting_id}/invites", headers=headers, json={"user_id": guest_id}
+        )
+        invited.raise_for_status()
+        ticket = await client.post(f"/api/v1/meetings/{meeting_id}/join", headers=headers, json={})
+        ticket.raise_for_status()
+        publisher = LoadParticipant(0, Window(), media)
+        await publisher.join(ticket.json(), url)
+        page_ms: list[float] = []
+        session_ms: list[float] = []
+        args = [*CHROMIUM_ARGS, *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+        try:
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=args
+                )
+                context = await browser.new_context(base_url=url)
+                page = await context.new_page()
+                await page.goto("/")
+                await page.get_by_label("Username or email").fill("bench01")
+                await page.get_by_label("Password").fill(PASSWORD)
+                await page.get_by_role("button", name="Sign in").click()
+                await page.wait_for_load_state("networkidle")
+                await page.close()
+                tile = f'[data-testid="tile"][data-user-id="{host_id}"][data-source="camera"]'
+                for _ in range(runs):
+                    page = await context.new_page()
+                    await page.goto(f"/join/{meeting_id}")
+                    from_page, from_session = await asyncio.wait_for(
+                        page.evaluate(FIRST_FRAME_JS, tile), 20
+                    )
+                    page_ms.append(from_page)
+                    session_ms.append(from_session)
+                    await page.close()
+                    await asyncio.sleep(1.0)  # the node notices the departure
+                await browser.close()
+        finally:
+            await publisher.close()
+            await client.post(f"/api/v1/meetings/{meeting_id}/end", headers=headers)
+    return BrowserJoins(page_to_frame_ms=page_ms, session_to_frame_ms=session_ms)
+
+
+def report(results: list[Result], joins: BrowserJoins, sfu_cpu: str, generator_cpu: str) -> str:
     passing = [r for r in results if r.ok]
     largest = max((r.participants for r in passing), default=0)
     best = max(results, key=lambda r: r.packets_per_cpu_second)
@@ -404,6 +492,13 @@ def report(results: list[Result], sfu_cpu: str, generator_cpu: str) -> str:
         f"(target ≥ {TARGET_PACKETS_PER_CPU_SECOND:,}; at {best.participants} participants).",
         f"- **Largest meeting with every video ≥ {MIN_FPS:.0f} fps and < 1 % loss: "
         f"{largest} participants** ({largest * (largest - 1)} video + as many audio streams).",
+        f"- **Chromium join → first remote frame: median "
+        f"{statistics.median(joins.page_to_frame_ms):.0f} ms** from opening the meeting link "
+        f"(page load, join API, signaling, both peer connections, first decoded frame; "
+        f"range {min(joins.page_to_frame_ms):.0f}-{max(joins.page_to_frame_ms):.0f} ms over "
+        f"{len(joins.page_to_frame_ms)} joins; target ≤ 800 ms); median "
+        f"{statistics.median(joins.session_to_frame_ms):.0f} ms from the room session's start "
+        "(join ticket in hand).",
         "",
         "| participants | forwarded pkt/s | SFU CPU | pkt per CPU-s | video fps min / median "
         "| max loss | latency p50 / p95 | first remote frame | SFU RSS | generator late frames |",
@@ -440,10 +535,17 @@ def write_report(section: str) -> None:
     REPORT.write_text(text.rstrip() + "\n")
 
 
-async def bench(url: str, sfu_pid: int) -> list[Result]:
+async def bench(url: str, sfu_pid: int) -> tuple[list[Result], BrowserJoins]:
     media = pre_encode()
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        users = [await register(client, f"bench{i:02d}") for i in range(max(SIZES))]
+        users = [await register(client, f"bench{i:02d}") for i in range(max(max(SIZES), 2))]
+    joins = await chromium_joins(url, users, media)
+    page, session = joins.page_to_frame_ms, joins.session_to_frame_ms
+    print(
+        f"Chromium join -> first remote frame: median {statistics.median(page):.0f} ms from page"
+        f" open, {statistics.median(session):.0f} ms from session start: {page}",
+        flush=True,
+    )
     results: list[Result] = []
     for size in SIZES:
         result = await run_meeting(url, users, size, media, sfu_pid)
@@ -462,7 +564,7 @@ async def bench(url: str, sfu_pid: int) -> list[Result]:
         if result.late_sends > size * FPS:  # the generator's core is the limit now
             break
         await asyncio.sleep(2)
-    return results
+    return results, joins
 
 
 def main() -> None:
@@ -494,11 +596,11 @@ def main() -> None:
         )  # fmt: skip
         try:
             wait_healthy(url, server, log)
-            results = asyncio.run(bench(url, server.pid))
+            results, joins = asyncio.run(bench(url, server.pid))
         finally:
             server.terminate()
             server.wait(30)
-    write_report(report(results, sfu_cpu, generator_cpu))
+    write_report(report(results, joins, sfu_cpu, generator_cpu))
     print(f"\nwritten to {REPORT.relative_to(ROOT)}")
 
 
