@@ -47,7 +47,10 @@ from scripts.bench_api import cpu_set, machine, process_cpu_seconds, resident_mb
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "benchmarks.md"
 PASSWORD = "benchmark password 1"
-SIZES = tuple(int(n) for n in os.environ.get("BENCH_SIZES", "2,4,6,8,10,12,14,16,18,20").split(","))
+SIZES = tuple(
+    int(n)
+    for n in os.environ.get("BENCH_SIZES", "2,4,6,8,10,12,14,16,18,20,22,24,26,28,30").split(",")
+)
 WARMUP = float(os.environ.get("BENCH_WARMUP", "4"))
 WINDOW = float(os.environ.get("BENCH_SECONDS", "8"))
 FPS = 30

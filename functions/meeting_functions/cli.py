@@ -68,6 +68,28 @@ def serve(
     )
 
 
+@app.command()
+def sfu(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: HOST setting)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: PORT setting)")] = None,
+) -> None:
+    """Run a standalone media node (NODE_ID, one of MEDIA_NODES): signaling and the SFU.
+
+    One process uses one core: run one node per core, each with its own NODE_ID and port."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "meeting_sfu.app:create_sfu_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        ws_max_size=MAX_FRAME_BYTES,
+    )
+
+
 @admin_app.command("create")
 def admin_create(
     username: Annotated[str, typer.Option(prompt=True)],

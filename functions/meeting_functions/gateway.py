@@ -35,10 +35,10 @@ def create_gateway(settings: Settings | None = None, container: Container | None
         source="gateway",
     )
 
-    # Embedded mode: this process is also the (single) media node.
-    app.state.signaling = SignalingNode(app.state.container, settings.node_id)
-    app.state.background.append(app.state.signaling.heartbeat)
-    app.include_router(signaling_router)
+    if settings.embedded_media_node:  # this process is also a media node (NODE_ID)
+        app.state.signaling = SignalingNode(app.state.container, settings.node_id)
+        app.state.background.append(app.state.signaling.heartbeat)
+        app.include_router(signaling_router)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -1,12 +1,15 @@
-"""Publishes committed outbox events to the event bus, in commit order, at least once."""
+"""Publishes committed outbox events to the event bus, in commit order, at least once; and
+follows the outbox for processes that only listen."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import uuid
+from collections.abc import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from meeting_shared.clock import utcnow
 from meeting_shared.db.engine import Database
@@ -72,3 +75,65 @@ class OutboxRelay:
             except Exception:
                 logger.exception("outbox relay failed; retrying")
                 backoff = min(backoff * 2, 30.0)
+
+
+class OutboxFeed:
+    """Follows the outbox table and hands every newly committed event to a local bus.
+
+    For processes that must see events but never relay them (a standalone media node, until the
+    Kafka backbone of issue 5 carries events between processes). Several feeds can follow one
+    outbox; none of them changes it. Sequence numbers are assigned before commit, so a
+    transaction may commit after a later one: each poll looks back ``lookback`` sequence numbers
+    and skips events it already delivered (handlers see each event once).
+    """
+
+    def __init__(
+        self, db: Database, bus: EventBus, *, lookback: int = 256, remember: int = 10_000
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._lookback = lookback
+        self._cursor: int | None = None
+        self._seen: dict[uuid.UUID, None] = {}  # insertion-ordered: the oldest go first
+        self._remember = remember
+
+    async def poll(self) -> int:
+        """Deliver what was committed since the last poll; returns how many events."""
+        async with self._db.read_session() as session:
+            starting = self._cursor is None
+            if self._cursor is None:  # start at the end: a new node acts on new events only
+                self._cursor = await session.scalar(select(func.max(OutboxEvent.seq))) or 0
+            rows = (
+                await session.execute(
+                    select(OutboxEvent.seq, OutboxEvent.id, OutboxEvent.payload)
+                    .where(OutboxEvent.seq > self._cursor - self._lookback)
+                    .order_by(OutboxEvent.seq)
+                )
+            ).all()
+        if starting:
+            self._remember_ids(row.id for row in rows if row.seq <= self._cursor)
+        fresh = [row for row in rows if row.id not in self._seen]
+        if not fresh:
+            return 0
+        await self._bus.publish([Event.model_validate(row.payload) for row in fresh])
+        self._remember_ids(row.id for row in fresh)
+        self._cursor = max(self._cursor, *(row.seq for row in fresh))
+        return len(fresh)
+
+    def _remember_ids(self, ids: Iterable[uuid.UUID]) -> None:
+        for event_id in ids:
+            self._seen[event_id] = None
+        while len(self._seen) > self._remember:
+            del self._seen[next(iter(self._seen))]
+
+    async def run(self, *, poll_interval: float = 0.2) -> None:
+        """Follow forever; a failed poll is retried with backoff."""
+        backoff = poll_interval
+        while True:
+            try:
+                await self.poll()
+                backoff = poll_interval
+            except Exception:
+                logger.exception("outbox feed failed; retrying")
+                backoff = min(backoff * 2, 10.0)
+            await asyncio.sleep(backoff)

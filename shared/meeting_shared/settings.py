@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     node_id: str = Field(
         default="", description="This process's media node id (default: the first)"
     )
+    embedded_media_node: bool = Field(
+        default=True,
+        description="`meeting serve` is also a media node (turn off when `meeting sfu` nodes run)",
+    )
     media_node_heartbeat_seconds: float = Field(default=5.0, gt=0)
     media_node_stale_seconds: float = Field(
         default=15.0, gt=0, description="A node silent this long is dead: its rooms move"

@@ -1,0 +1,69 @@
+"""A standalone media node (``meeting sfu``): signaling and forwarding, no HTTP API.
+
+It shares the database, the state store and the secrets with the gateway and the functions. It
+never relays the outbox (the gateway or ``meeting relay`` does); it follows it, so that a
+removal, a ban or the end of a meeting made through the API reaches its live rooms at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from meeting_sfu.signaling import SignalingNode
+from meeting_sfu.signaling import router as signaling_router
+from meeting_shared.container import Container
+from meeting_shared.outbox import OutboxFeed
+from meeting_shared.settings import Settings, get_settings
+
+HEALTH_TIMEOUT_SECONDS = 3.0
+
+
+def create_sfu_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    container = container or Container.build(settings, source="sfu")
+    node = SignalingNode(container, settings.node_id)
+    feed = OutboxFeed(container.db, container.bus)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await feed.poll()  # take the outbox's current end before accepting anyone
+        tasks = [asyncio.create_task(node.heartbeat()), asyncio.create_task(feed.run())]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await container.aclose()
+
+    app = FastAPI(title="meeting-system media node", lifespan=lifespan, openapi_url=None)
+    app.state.container = container
+    app.state.signaling = node
+    app.include_router(signaling_router)
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        checks: dict[str, dict[str, object]] = {}
+        for name, probe in (("database", container.db.ping), ("state", container.state.ping)):
+            try:
+                await asyncio.wait_for(probe(), HEALTH_TIMEOUT_SECONDS)
+                checks[name] = {"ok": True}
+            except Exception as exc:
+                checks[name] = {"ok": False, "detail": type(exc).__name__}
+        healthy = all(check["ok"] for check in checks.values())
+        body = {"status": "ok" if healthy else "unavailable", "node": node.node_id, **checks}
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
