@@ -52,6 +52,12 @@ def serve(
         raise typer.BadParameter(
             "several workers share sessions and rate limits only through Redis: set REDIS_URL"
         )
+    if workers > 1 and settings.embedded_media_node:
+        # A room's sockets would land on different workers, which cannot forward to each other.
+        raise typer.BadParameter(
+            "a media node is one process: with several workers set EMBEDDED_MEDIA_NODE=false "
+            "and run media nodes with `meeting sfu`"
+        )
     if migrate_first:
         migrations.upgrade(settings.database_url)
     uvicorn.run(

@@ -18,7 +18,7 @@ from meeting_shared.db.models import Meeting, OutboxEvent, User
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.errors import Conflict, Unauthenticated
 from meeting_shared.events import Event, InProcessEventBus, UserRegistered
-from meeting_shared.outbox import OutboxRelay
+from meeting_shared.outbox import OutboxFeed, OutboxRelay
 from meeting_shared.security import PasswordHasher, Sealer, TokenService
 from meeting_shared.services.accounts import AccountService, Credentials, Registration
 from meeting_shared.services.actors import Actor, UserRole
@@ -203,3 +203,45 @@ async def test_account_rules_hold_on_both_databases(database: Database) -> None:
         assert name in [user.username for user in found.items]
         assert (await admin.list_users(PageRequest(), q=name[:3] + "%")).total == 0
         assert (await admin.list_users(PageRequest(), q="_" * 5 + name[5:])).total == 0
+
+
+async def test_outbox_feed_delivers_new_events_once_even_when_committed_late(
+    database: Database,
+) -> None:
+    bus = InProcessEventBus()
+    seen: list[str] = []
+
+    async def collect(event: Event) -> None:
+        seen.append(event.data["username"])
+
+    bus.subscribe("user.registered", collect)
+    async with database.session() as session:
+        uow = _uow(session)
+        uow.record(UserRegistered(user_id=uuid.uuid4(), username="before-the-feed"))
+        await uow.commit()
+    feed = OutboxFeed(database, bus)
+    assert await feed.poll() == 0  # starts at the end
+
+    async def commit(name: str) -> None:
+        async with database.session() as session:
+            uow = _uow(session)
+            uow.record(UserRegistered(user_id=uuid.uuid4(), username=name))
+            await uow.commit()
+
+    await commit("first")
+    await commit("second")
+    assert await feed.poll() == 2
+    await OutboxRelay(database, InProcessEventBus()).drain()  # relaying changes nothing here
+    assert await feed.poll() == 0
+    assert seen == ["first", "second"]
+
+    if database.dialect == "postgresql":  # SQLite serializes writers: no late commits there
+        async with database.session() as slow:
+            uow = _uow(slow)
+            uow.record(UserRegistered(user_id=uuid.uuid4(), username="late"))
+            await slow.flush()  # takes its sequence number now, commits after "third"
+            await commit("third")
+            assert await feed.poll() == 1
+            await uow.commit()
+        assert await feed.poll() == 1
+        assert seen == ["first", "second", "third", "late"]
