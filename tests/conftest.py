@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from meeting_functions.gateway import create_gateway
 from meeting_sfu.protocol import MAX_FRAME_BYTES
@@ -93,6 +94,7 @@ class LiveServer:
     url: str
     settings: Settings
     container: Container
+    app: FastAPI
 
     @property
     def mail_file(self) -> Path:
@@ -134,7 +136,7 @@ async def start_live_server(settings: Settings) -> tuple[LiveServer, Callable[[]
         await task
 
     return LiveServer(
-        url=f"http://127.0.0.1:{settings.port}", settings=settings, container=container
+        url=f"http://127.0.0.1:{settings.port}", settings=settings, container=container, app=app
     ), stop
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 import pytest
 
+from meeting_sfu.signaling import SignalingNode
 from tests.browser.harness import ARTIFACTS, Factory, Participant, eventually, write_artifact
-from tests.conftest import Api
+from tests.conftest import Api, LiveServer
 
 pytestmark = pytest.mark.integration
 
@@ -298,3 +300,30 @@ async def test_three_people_meet(people: Factory, api: Api) -> None:
     timings["steps_s"] = steps
     write_artifact("timings.json", timings)
     print(f"\nbrowser timings (also in {ARTIFACTS / 'timings.json'}): {timings}")  # noqa: T201
+
+
+async def test_a_lost_connection_recovers_by_itself(
+    people: Factory, api: Api, live_server: LiveServer
+) -> None:
+    host, ann = await people("host"), await people("ann")
+    meeting = await api.meeting(host.user, title="Flaky network")
+    link = await invite_link(api, host, meeting["id"])
+    await asyncio.gather(host.sign_in(f"/join/{meeting['id']}"), ann.sign_in(link))
+    await asyncio.gather(in_room(host), in_room(ann))
+    await asyncio.gather(flowing(host, ann), flowing(ann, host))
+    await ann.page.evaluate("window.firstSession = window.meetingSession")
+
+    # The node drops Ann's socket as a restarting node would (1012): not the end, not a removal.
+    node: SignalingNode = live_server.app.state.signaling
+    connection = node.rooms.connection(uuid.UUID(meeting["id"]), ann.user.id)
+    assert connection is not None
+    connection.close(1012, "node restart")
+
+    await ann.page.get_by_test_id("reconnecting").wait_for(timeout=5000)
+    await ann.page.wait_for_function(
+        "window.meetingSession !== window.firstSession"
+        " && window.meetingSession.status === 'joined'",
+        timeout=10_000,
+    )
+    await asyncio.gather(flowing(host, ann), flowing(ann, host))  # both ways again
+    await ann.screenshot("reconnected")

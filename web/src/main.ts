@@ -155,10 +155,17 @@ function renderHome(user: User): void {
 
 // --- the room ------------------------------------------------------------------------------
 
-async function openRoom(meetingId: string, invite: string | null): Promise<void> {
-  const message = h("p", { role: "status", "data-testid": "join-status" }, "Joining the meeting…");
+const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 8000, 8000];
+
+async function openRoom(meetingId: string, invite: string | null, reconnecting = false): Promise<void> {
+  const message = h(
+    "p",
+    { role: "status", "data-testid": reconnecting ? "reconnecting" : "join-status" },
+    reconnecting ? "Connection lost. Reconnecting…" : "Joining the meeting…",
+  );
   app.replaceChildren(h("section", { class: "card" }, message));
   let ticket: JoinTicket | null = null;
+  let attempt = 0;
   while (!ticket) {
     try {
       const outcome = await joinMeeting(meetingId, invite);
@@ -169,6 +176,11 @@ async function openRoom(meetingId: string, invite: string | null): Promise<void>
         await new Promise((resolve) => setTimeout(resolve, 3000));
       }
     } catch (exc) {
+      const unreachable = !(exc instanceof ApiError);
+      if (reconnecting && unreachable && attempt < RECONNECT_DELAYS_MS.length) {
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAYS_MS[attempt++]));
+        continue; // the network is still down: keep trying for a while
+      }
       const text = exc instanceof ApiError ? exc.message : "The server cannot be reached.";
       const back = h("button", { type: "button" }, "Back to start");
       back.addEventListener("click", () => navigate("/"));
@@ -181,6 +193,13 @@ async function openRoom(meetingId: string, invite: string | null): Promise<void>
   const session = new RoomSession(ticket);
   window.meetingSession = session;
   renderRoom(app, session, () => navigate("/"));
+  let rejoining = false;
+  session.addEventListener("change", (event) => {
+    if ((event as CustomEvent<string>).detail !== "status" || !session.reconnectable) return;
+    if (rejoining) return;
+    rejoining = true; // a lost connection: join again with a fresh ticket
+    void openRoom(meetingId, invite, true);
+  });
   try {
     await session.start();
   } catch {

@@ -51,6 +51,7 @@ export interface Notice {
 }
 
 const PING_SECONDS = 20;
+const NOT_RECONNECTABLE = new Set([4000, 4001, 4002, 4403, 1009]);
 const ANSWER_TIMEOUT_MS = 10_000;
 
 export function tileKey(userId: string, source: TileSource): string {
@@ -62,6 +63,8 @@ type Waiter = { resolve: () => void; reject: (error: Error) => void };
 export class RoomSession extends EventTarget {
   status: Status = "connecting";
   endReason = "";
+  /** The signaling socket's close code, when the node closed it. */
+  closeCode: number | null = null;
   me: ParticipantInfo | null = null;
   meetingTitle = "";
   readonly participants = new Map<string, ParticipantInfo>();
@@ -160,6 +163,7 @@ export class RoomSession extends EventTarget {
         }
         if (this.status === "joined" || this.status === "connecting") {
           const reason = CLOSE_REASONS[event.code] ?? "The connection to the meeting was lost.";
+          this.closeCode = event.code;
           this.finish(event.code === 4000 ? "ended" : event.code === 4001 ? "removed" : "failed", reason);
         }
       };
@@ -193,6 +197,12 @@ export class RoomSession extends EventTarget {
     this.micOn = this.localStream.getAudioTracks().length > 0;
     this.cameraOn = this.localStream.getVideoTracks().length > 0;
     this.emit("local");
+  }
+
+  /** Whether joining again may bring the meeting back: the connection was lost (network, a
+   * media node that stopped, a room moved), not ended, refused or taken over by another window. */
+  get reconnectable(): boolean {
+    return this.status === "failed" && !NOT_RECONNECTABLE.has(this.closeCode ?? 0) && this.me !== null;
   }
 
   /** Leave the meeting: close the socket (the node counts that as leaving) and all media. */
@@ -319,7 +329,8 @@ export class RoomSession extends EventTarget {
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === "connected") this.mark(`${which}Connected`);
       if (pc.connectionState === "failed" && this.status === "joined") {
-        this.notice("error", `The ${which === "publish" ? "sending" : "receiving"} media connection failed.`);
+        // The SFU cannot restart ICE: a fresh join (new socket, new connections) recovers.
+        this.finish("failed", `The ${which === "publish" ? "sending" : "receiving"} media connection was lost.`);
       }
     };
     return pc;
