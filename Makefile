@@ -67,6 +67,7 @@ typecheck: install
 test: install web
 	scripts/install-system-deps.sh
 	$(MAKE) --no-print-directory lint typecheck
+	cd web && npm run --silent test
 	$(RUN) pytest
 
 test-fast: install

@@ -7,7 +7,7 @@
 //   changes; `subscribe_offer.tracks` says which m-line (mid) carries whose track. An idle m-line
 //   can later carry someone else's track, so the mapping is rebuilt on every offer.
 
-import type { JoinTicket } from "../api";
+import type { JoinTicket } from "../api/meetings";
 import {
   CLOSE_REASONS,
   describeError,

@@ -1,7 +1,7 @@
 // The room page: tiles, controls, chat, notices. All state lives in RoomSession; this file
 // only draws it (and turns clicks into session calls).
 
-import { h, setAttr } from "../dom";
+import { h, setAttr } from "../ui/dom";
 import type { ParticipantInfo } from "./protocol";
 import { tileKey, type Change, type RemoteMedia, type RoomSession, type TileSource } from "./session";
 
