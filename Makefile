@@ -66,6 +66,7 @@ typecheck: install
 
 test: install web
 	scripts/install-system-deps.sh
+	scripts/install-kafka.sh
 	$(MAKE) --no-print-directory lint typecheck
 	cd web && npm run --silent test
 	$(RUN) pytest

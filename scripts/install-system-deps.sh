@@ -21,9 +21,9 @@ have_command() {
     path=$(command -v "$1" 2>/dev/null) && [[ -x "$path" ]]
 }
 
-# Usage: install-system-deps.sh [postgresql] [redis-server] [ffmpeg] [coturn] [chromium] [wrk]
-# (default: all but wrk; `make run` asks only for ffmpeg, which the media function uses to inspect
-# uploads).
+# Usage: install-system-deps.sh [postgresql] [redis-server] [ffmpeg] [coturn] [chromium] [wrk] [java] [maven]
+# (default: the first five; `make run` asks only for ffmpeg, which the media function uses to
+# inspect uploads; scripts/install-kafka.sh asks for java and maven).
 wanted=("$@")
 [[ ${#wanted[@]} -eq 0 ]] && wanted=(postgresql redis-server ffmpeg coturn chromium)
 
@@ -37,6 +37,8 @@ for package in "${wanted[@]}"; do
         chromium) [[ -x /usr/bin/chromium ]] || missing+=(chromium) ;;
         wrk) have_command wrk || missing+=(wrk) ;;  # load generator for `make bench-api`
         coturn) have_command turnserver || missing+=(coturn) ;;  # TURN relay for media tests
+        java) have_command java || missing+=(default-jre-headless) ;;  # runs Kafka (tests)
+        maven) have_command mvn || missing+=(maven) ;;  # fetches Kafka's jars (scripts/install-kafka.sh)
         *) echo "system deps: unknown package $package" >&2; exit 2 ;;
     esac
 done

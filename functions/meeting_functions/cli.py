@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Annotated
 
@@ -72,6 +73,25 @@ def serve(
         server_header=False,
         ws_max_size=MAX_FRAME_BYTES,
     )
+
+
+@app.command()
+def relay() -> None:
+    """Publish the outbox's events (to Kafka when KAFKA_BOOTSTRAP_SERVERS is set) and run the
+    notification and audit consumers. `meeting serve` does this itself; run it separately when
+    the API runs as Lambda functions."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+
+    async def run() -> None:
+        container = Container.build(settings, source="relay")
+        try:
+            await asyncio.gather(container.relay.run(), container.bus.run())
+        finally:
+            await container.aclose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
 
 
 @app.command()

@@ -1,8 +1,9 @@
 """A standalone media node (``meeting sfu``): signaling and forwarding, no HTTP API.
 
 It shares the database, the state store and the secrets with the gateway and the functions. It
-never relays the outbox (the gateway or ``meeting relay`` does); it follows it, so that a
-removal, a ban or the end of a meeting made through the API reaches its live rooms at once.
+never relays the outbox (the gateway or ``meeting relay`` does): it consumes events from Kafka
+with a consumer group of its own, or without Kafka follows the outbox table, so that a removal,
+a ban or the end of a meeting made through the API reaches its live rooms at once.
 """
 
 from __future__ import annotations
@@ -32,8 +33,14 @@ def create_sfu_app(settings: Settings | None = None, container: Container | None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await feed.poll()  # take the outbox's current end before accepting anyone
-        tasks = [asyncio.create_task(node.heartbeat()), asyncio.create_task(feed.run())]
+        # Events from the API reach the node through Kafka, or without Kafka by following the
+        # outbox table.
+        if settings.uses_kafka:
+            events = container.bus.run()
+        else:
+            await feed.poll()  # take the outbox's current end before accepting anyone
+            events = feed.run()
+        tasks = [asyncio.create_task(node.heartbeat()), asyncio.create_task(events)]
         try:
             yield
         finally:

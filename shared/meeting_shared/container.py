@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meeting_shared.audit import AuditLog
 from meeting_shared.blobs import BlobStore
 from meeting_shared.db.engine import Database
 from meeting_shared.db.uow import UnitOfWork
-from meeting_shared.events import EventBus, InProcessEventBus
+from meeting_shared.delivery import DatabaseDeadLetters, Deliveries, InProcessEventBus
+from meeting_shared.events import EventBus
 from meeting_shared.mail import FileMailSink, Mailer, SmtpMailer
 from meeting_shared.notifications import Notifier
 from meeting_shared.outbox import OutboxRelay
@@ -69,6 +71,33 @@ def build_mailer(settings: Settings) -> Mailer:
     return FileMailSink(settings.data_dir / "mail" / "outbox.jsonl")
 
 
+# Processes that run the notification and audit consumers: the gateway (embedded or its workers)
+# and `meeting relay`, which a deployment runs when its API lives in Lambda functions.
+CONSUMING_ROLES = frozenset({"gateway", "relay"})
+
+
+def consumer_group(settings: Settings, source: str) -> str:
+    """This process's consumer group: one per role; each media node alone in its own."""
+    if settings.kafka_consumer_group:
+        return settings.kafka_consumer_group
+    role = f"node-{settings.node_id}" if source == "sfu" else source
+    return f"{settings.kafka_topic_prefix}{role}"
+
+
+def build_event_bus(settings: Settings, db: Database, state: StateStore, source: str) -> EventBus:
+    dead_letters = DatabaseDeadLetters(db)
+    deliveries = Deliveries(
+        group=consumer_group(settings, source), state=state, dead_letters=dead_letters
+    )
+    if not settings.uses_kafka:
+        return InProcessEventBus(deliveries)
+    from meeting_shared.kafka import KafkaEventBus  # only deployments with Kafka load aiokafka
+
+    bus = KafkaEventBus(settings, deliveries, from_beginning=source != "sfu")
+    dead_letters.mirrors.append(bus.park)
+    return bus
+
+
 @dataclass
 class Container:
     settings: Settings
@@ -96,10 +125,13 @@ class Container:
             pre_ping=settings.database_pool_pre_ping,
         )
         state = build_state_store(settings)
-        bus = InProcessEventBus()
+        bus = build_event_bus(settings, db, state, source)
         sealer = Sealer(settings.jwt_secret)
         mailer = build_mailer(settings)
-        Notifier(db=db, mailer=mailer, sealer=sealer, public_url=settings.public_url).subscribe(bus)
+        if source in CONSUMING_ROLES:  # once per deployment's group, not in every process
+            notifier = Notifier(db=db, mailer=mailer, sealer=sealer, public_url=settings.public_url)
+            notifier.subscribe(bus)
+            AuditLog(db).subscribe(bus)
         return cls(
             settings=settings,
             db=db,

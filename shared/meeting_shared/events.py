@@ -7,7 +7,6 @@ table); a relay publishes them to the bus. Events share one envelope: ``id``, ``
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -255,37 +254,14 @@ class EventBus(Protocol):
         """Deliver events in order; raise ``Unavailable`` if they could not be handed over."""
         ...
 
-    def subscribe(self, pattern: str, handler: EventHandler) -> None:
-        """Call ``handler`` for every event whose type matches the glob ``pattern``."""
+    def subscribe(self, pattern: str, handler: EventHandler, name: str | None = None) -> None:
+        """Call ``handler`` for every event whose type matches the glob ``pattern``, as the
+        consumer ``name`` (default: the handler's qualified name)."""
+        ...
+
+    async def run(self) -> None:
+        """Receive events for this process's consumers until cancelled (a no-op where
+        ``publish`` delivers them directly)."""
         ...
 
     async def aclose(self) -> None: ...
-
-
-class InProcessEventBus:
-    """Embedded adapter: handlers run in this process, in publish order.
-
-    A failing handler is logged and does not stop the others (a consumer's failure must never
-    undo a state change that already committed).
-    """
-
-    def __init__(self) -> None:
-        self._subscriptions: list[tuple[str, EventHandler]] = []
-
-    def subscribe(self, pattern: str, handler: EventHandler) -> None:
-        self._subscriptions.append((pattern, handler))
-
-    async def publish(self, events: Sequence[Event]) -> None:
-        for event in events:
-            for pattern, handler in self._subscriptions:
-                if fnmatch.fnmatchcase(event.type, pattern):
-                    try:
-                        await handler(event)
-                    except Exception:
-                        logger.exception(
-                            "event handler failed",
-                            extra={"event_id": str(event.id), "event_type": event.type},
-                        )
-
-    async def aclose(self) -> None:
-        self._subscriptions.clear()

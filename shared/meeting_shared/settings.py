@@ -11,7 +11,7 @@ import json
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -122,6 +122,21 @@ class Settings(BaseSettings):
     upload_url_ttl_seconds: int = 900
     download_url_ttl_seconds: int = 300
 
+    # Events: Kafka when KAFKA_BOOTSTRAP_SERVERS is set, else in-process (embedded)
+    kafka_bootstrap_servers: str = Field(
+        default="", description="Comma-separated host:port list; empty keeps events in-process"
+    )
+    kafka_topic_prefix: str = "meeting."
+    kafka_replication_factor: int = Field(default=1, ge=1, description="For topics we create")
+    kafka_consumer_group: str = Field(
+        default="", description="This process's consumer group (default: by role and node)"
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_cafile: str = Field(default="", description="CA bundle for SSL/SASL_SSL brokers")
+
     # Mail (password reset, invites): SMTP when configured, else a file sink
     smtp_host: str = ""
     smtp_port: int = 587
@@ -194,6 +209,10 @@ class Settings(BaseSettings):
         if self.cookie_secure is not None:
             return self.cookie_secure
         return self.environment is Environment.PRODUCTION
+
+    @property
+    def uses_kafka(self) -> bool:
+        return bool(self.kafka_bootstrap_servers.strip())
 
     @property
     def uses_redis(self) -> bool:

@@ -21,11 +21,15 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from PIL import Image
+from sqlalchemy import select
 
 from meeting_functions.gateway import create_gateway
 from meeting_functions.http.middleware import API_PREFIX
 from meeting_shared.blobs import BlobStore
 from meeting_shared.container import Container
+from meeting_shared.db.models import DeadLetter
+from meeting_shared.delivery import DatabaseDeadLetters
+from meeting_shared.events import UserUpdated
 from tests.conftest import PASSWORD, Api, LiveServer, UserSession
 
 pytestmark = pytest.mark.integration
@@ -199,6 +203,20 @@ async def reset_token_mailed(world: World) -> None:
 # --- the matrix -----------------------------------------------------------------------------
 
 M = "/meetings/{meeting_id}"
+
+
+async def park_event(world: World) -> None:
+    """A dead letter to replay: an event some consumer gave up on."""
+    event = UserUpdated(user_id=world.people["user"].id, fields=["display_name"]).envelope("test")
+    await DatabaseDeadLetters(world.api.server.container.db).park(
+        "matrix:consumer", event, None, "RuntimeError: broken", 4
+    )
+    async with world.api.server.container.db.read_session() as session:
+        letter = await session.scalar(select(DeadLetter).where(DeadLetter.event_id == event.id))
+    assert letter is not None
+    world.ids["dead_letter_id"] = str(letter.id)
+
+
 ROWS: tuple[Row, ...] = (
     # user function: sign-up, sessions and password reset are public
     Row("POST", "/auth/register", everyone(201), new_registration),
@@ -291,6 +309,9 @@ ROWS: tuple[Row, ...] = (
     Row("GET", f"{M}/room/stats", members_and_admins(404)),
     Row("GET", "/admin/meetings", admins(200)),
     Row("GET", "/admin/nodes", admins(200)),
+    Row("GET", "/admin/audit", admins(200)),
+    Row("GET", "/admin/dead-letters", admins(200)),
+    Row("POST", "/admin/dead-letters/{dead_letter_id}/replay", admins(200), prepare=park_event),
     Row("POST", "/admin/meetings/{meeting_id}/end", admins(200)),
     # media function (``{media_id}`` is a pending upload owned by ``user``). Admins see and
     # delete any file as moderators (MediaService._may_read), but only the owner and meeting

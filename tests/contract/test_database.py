@@ -16,8 +16,9 @@ from meeting_shared.db.engine import Database
 from meeting_shared.db.migrate import alembic_config, upgrade_async
 from meeting_shared.db.models import Meeting, OutboxEvent, User
 from meeting_shared.db.uow import UnitOfWork
+from meeting_shared.delivery import local_bus
 from meeting_shared.errors import Conflict, Unauthenticated
-from meeting_shared.events import Event, InProcessEventBus, UserRegistered
+from meeting_shared.events import Event, UserRegistered
 from meeting_shared.outbox import OutboxFeed, OutboxRelay
 from meeting_shared.security import PasswordHasher, Sealer, TokenService
 from meeting_shared.services.accounts import AccountService, Credentials, Registration
@@ -115,7 +116,7 @@ async def test_json_settings_round_trip(database: Database) -> None:
 
 
 async def test_outbox_publishes_committed_events_once_in_order(database: Database) -> None:
-    bus = InProcessEventBus()
+    bus = local_bus()
     seen: list[Event] = []
 
     async def collect(event: Event) -> None:
@@ -208,7 +209,7 @@ async def test_account_rules_hold_on_both_databases(database: Database) -> None:
 async def test_outbox_feed_delivers_new_events_once_even_when_committed_late(
     database: Database,
 ) -> None:
-    bus = InProcessEventBus()
+    bus = local_bus()
     seen: list[str] = []
 
     async def collect(event: Event) -> None:
@@ -231,7 +232,7 @@ async def test_outbox_feed_delivers_new_events_once_even_when_committed_late(
     await commit("first")
     await commit("second")
     assert await feed.poll() == 2
-    await OutboxRelay(database, InProcessEventBus()).drain()  # relaying changes nothing here
+    await OutboxRelay(database, local_bus()).drain()  # relaying changes nothing here
     assert await feed.poll() == 0
     assert seen == ["first", "second"]
 

@@ -41,7 +41,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     ``app.state.background`` (a media node's heartbeat), in the background. Lambda runs without
     lifespan."""
     container: Container = app.state.container
-    jobs = [container.relay.run(), *(start() for start in app.state.background)]
+    jobs = [
+        container.relay.run(),
+        container.bus.run(),  # Kafka: this process's consumers
+        *(start() for start in app.state.background),
+    ]
     tasks = [asyncio.create_task(job) for job in jobs]
     tune_garbage_collector()
     try:

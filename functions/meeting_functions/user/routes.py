@@ -33,6 +33,8 @@ from meeting_functions.http.schemas import (
     UserAdminView,
     UserPrivate,
 )
+from meeting_shared.audit import AuditEntryPublic, list_audit
+from meeting_shared.delivery import DeadLetterPublic, list_dead_letters, replay_dead_letter
 from meeting_shared.errors import Unauthenticated
 from meeting_shared.services.accounts import (
     Credentials,
@@ -268,6 +270,43 @@ async def unban_user(
     user_id: uuid.UUID, admin_actor: AdminDep, service: UserAdminDep
 ) -> UserAdminView:
     return UserAdminView.of(await service.unban(admin_actor, user_id))
+
+
+# --- events: the audit log and dead letters ---------------------------------------------------
+
+
+@admin.get("/audit", response_model=PagePublic[AuditEntryPublic])
+async def audit_log(
+    _admin: AdminDep,
+    container: ContainerDep,
+    page: PageDep,
+    action: Annotated[str | None, Query(max_length=64, description="Action prefix")] = None,
+    subject_id: Annotated[str | None, Query(max_length=64)] = None,
+    actor_id: uuid.UUID | None = None,
+) -> PagePublic[AuditEntryPublic]:
+    """Every event, newest first (filled by the audit consumer, so it trails by moments)."""
+    result = await list_audit(
+        container.db, page, action=action, subject_id=subject_id, actor_id=actor_id
+    )
+    return PagePublic[AuditEntryPublic].build(result, lambda entry: entry)
+
+
+@admin.get("/dead-letters", response_model=PagePublic[DeadLetterPublic])
+async def dead_letters(
+    _admin: AdminDep, container: ContainerDep, page: PageDep, pending: bool = False
+) -> PagePublic[DeadLetterPublic]:
+    """Events a consumer gave up on after its retries (``pending``: not replayed yet)."""
+    result = await list_dead_letters(container.db, page, pending_only=pending)
+    return PagePublic[DeadLetterPublic].build(result, lambda letter: letter)
+
+
+@admin.post("/dead-letters/{dead_letter_id}/replay", response_model=DeadLetterPublic)
+async def replay(
+    dead_letter_id: uuid.UUID, _admin: AdminDep, container: ContainerDep
+) -> DeadLetterPublic:
+    """Publish the event again once its consumer is fixed; consumers that handled it already
+    skip it."""
+    return await replay_dead_letter(container.db, container.bus, dead_letter_id)
 
 
 ROUTERS = (auth, users, admin)

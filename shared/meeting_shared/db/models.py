@@ -268,3 +268,20 @@ class OutboxEvent(Base):
     published: Mapped[bool] = mapped_column(Boolean, default=False)
     published_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DeadLetter(Base):
+    """An event a consumer could not handle after its retries: kept for an admin to replay."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    consumer: Mapped[str] = mapped_column(String(128), index=True)
+    event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    event_type: Mapped[str | None] = mapped_column(String(64))
+    # The event's envelope, or for a message that is not an event at all, its raw text.
+    payload: Mapped[dict[str, Any]]
+    error: Mapped[str] = mapped_column(String(2000))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = _created_at()
+    replayed_at: Mapped[datetime | None]
