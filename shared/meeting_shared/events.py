@@ -244,6 +244,65 @@ class MediaDeleted(UserEvent):
     actor_id: uuid.UUID
 
 
+# --- recordings (issue 7 emits these) -----------------------------------------------------------
+
+
+class RecordingStarted(MeetingEvent):
+    event_type = "recording.started"
+    recording_id: uuid.UUID
+    actor_id: uuid.UUID
+    node_id: str
+
+
+class RecordingStopped(MeetingEvent):
+    event_type = "recording.stopped"
+    recording_id: uuid.UUID
+    actor_id: uuid.UUID | None = None  # None: stopped because the meeting ended or a node died
+    tracks: list[str] = []  # blob keys of the per-track files written so far
+
+
+class RecordingReady(MeetingEvent):
+    event_type = "recording.ready"
+    recording_id: uuid.UUID
+    blob_key: str
+    duration_seconds: float
+    size_bytes: int
+
+
+class RecordingFailed(MeetingEvent):
+    event_type = "recording.failed"
+    recording_id: uuid.UUID
+    reason: str
+
+
+# --- AI tasks and results (issue 6 emits these) --------------------------------------------------
+
+
+class AiTaskRequested(MeetingEvent):
+    """Work for an AI node: ``kind`` is asr, emotion_face, emotion_text or synthesis."""
+
+    event_type = "ai.task_requested"
+    task_id: uuid.UUID
+    kind: str
+    user_id: uuid.UUID | None = None
+    input_key: str | None = None  # a blob with the input, when it is too big for an event
+
+
+class AiResult(MeetingEvent):
+    """A result: a caption line, an emotion cue, synthesized speech (by blob key)."""
+
+    event_type = "ai.result"
+    task_id: uuid.UUID
+    kind: str
+    user_id: uuid.UUID | None = None
+    text: str | None = None
+    label: str | None = None
+    score: float | None = None
+    output_key: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
 # --- the bus -----------------------------------------------------------------------------------
 
 EventHandler = Callable[[Event], Awaitable[None]]

@@ -1,12 +1,18 @@
-"""Event consumers that tell people things: password-reset mails."""
+"""Event consumers that tell people things: password-reset and invitation mails."""
 
 from __future__ import annotations
 
 import logging
 
 from meeting_shared.db.engine import Database
-from meeting_shared.db.models import User
-from meeting_shared.events import Event, EventBus, PasswordResetRequested, parse_event_data
+from meeting_shared.db.models import Meeting, User
+from meeting_shared.events import (
+    Event,
+    EventBus,
+    InviteCreated,
+    PasswordResetRequested,
+    parse_event_data,
+)
 from meeting_shared.mail import Mail, Mailer
 from meeting_shared.security import Sealer
 
@@ -21,7 +27,37 @@ class Notifier:
         self._public_url = public_url
 
     def subscribe(self, bus: EventBus) -> None:
-        bus.subscribe(PasswordResetRequested.event_type, self.on_password_reset_requested)
+        bus.subscribe(
+            PasswordResetRequested.event_type, self.on_password_reset_requested, "reset-mail"
+        )
+        bus.subscribe(InviteCreated.event_type, self.on_invite_created, "invite-mail")
+
+    async def on_invite_created(self, event: Event) -> None:
+        """A person invited by name gets a mail with the meeting's link (invite links are
+        shared by the host instead)."""
+        data = parse_event_data(event)
+        assert isinstance(data, InviteCreated)
+        if data.invitee_id is None:
+            return
+        async with self._db.read_session() as session:
+            invitee = await session.get(User, data.invitee_id)
+            inviter = await session.get(User, data.actor_id)
+            meeting = await session.get(Meeting, data.meeting_id)
+        if invitee is None or meeting is None:
+            return
+        when = f" on {meeting.start_time:%Y-%m-%d at %H:%M} UTC"
+        host = inviter.display_name if inviter else "A host"
+        await self._mailer.send(
+            Mail(
+                to=invitee.email,
+                subject=f"Invitation: {meeting.title}",
+                text=(
+                    f'Hello {invitee.display_name},\n\n{host} invited you to "{meeting.title}"'
+                    f"{when}.\n\nJoin here: {self._public_url}/join/{meeting.id}\n"
+                ),
+            )
+        )
+        logger.info("invitation mail sent", extra={"user_id": str(invitee.id)})
 
     async def on_password_reset_requested(self, event: Event) -> None:
         data = parse_event_data(event)
