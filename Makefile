@@ -6,13 +6,14 @@ TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 RUN    := $(UV) run --frozen
 
-.PHONY: help install web run serve migrate admin test test-fast lint format typecheck bench-api bench-sfu clean
+.PHONY: help install web run serve migrate admin test test-fast lint format typecheck bench-api bench-sfu bench-events clean
 
 help:
 	@echo "make run        install, build the web client, migrate and start the gateway on http://127.0.0.1:8800"
 	@echo "make test       install system deps, then lint, type-check and run every test"
 	@echo "make bench-api  measure API latency/throughput, write docs/benchmarks.md"
 	@echo "make bench-sfu  measure SFU forwarding on one core, write docs/benchmarks.md"
+	@echo "make bench-events  measure the outbox relay, Kafka and a consumer, write docs/benchmarks.md"
 	@echo "make admin      create an administrator account"
 	@echo "make web        build the browser client into web/dist (npm ci + vite, when sources changed)"
 
@@ -77,6 +78,11 @@ test-fast: install
 bench-api: install
 	scripts/install-system-deps.sh postgresql redis-server ffmpeg wrk
 	$(RUN) python -m scripts.bench_api
+
+bench-events: install
+	scripts/install-system-deps.sh postgresql
+	scripts/install-kafka.sh
+	$(RUN) python -m scripts.bench_events
 
 bench-sfu: install web
 	scripts/install-system-deps.sh chromium

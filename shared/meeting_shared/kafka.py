@@ -189,9 +189,15 @@ class KafkaEventBus:
         await consumer.start()
         self._consumer = consumer
         try:
-            async for message in consumer:
-                await self._handle(message.value)
-                await consumer.commit()
+            while True:
+                # A batch at a time, committed once handled: one commit round trip per batch, not
+                # per event (a crash redelivers the batch; the processed ids absorb that).
+                batches = await consumer.getmany(timeout_ms=1000, max_records=500)
+                for messages in batches.values():
+                    for message in messages:
+                        await self._handle(message.value)
+                if batches:
+                    await consumer.commit()
         finally:
             self._consumer = None
             with contextlib.suppress(Exception):
