@@ -195,6 +195,9 @@ async def test_lobby_admit_and_deny(api: Api) -> None:
 
     status, body = await _join(admitted, meeting["id"])
     assert status == 202 and body["status"] == "waiting"
+    # Whoever waits sees what for and whom (the lobby screen shows both).
+    assert body["meeting_title"] == meeting["title"]
+    assert body["host_display_name"] == host.username
     status, _ = await _join(denied, meeting["id"])
     assert status == 202
     status, _ = await _join(admitted, meeting["id"])  # asking again keeps waiting

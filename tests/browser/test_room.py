@@ -43,6 +43,8 @@ async def invite_link(api: Api, host: Participant, meeting_id: str) -> str:
 
 
 async def in_room(person: Participant) -> None:
+    # The way in starts with the pre-join screen (camera preview, device choice): join from it.
+    await person.page.get_by_test_id("prejoin-join").click()
     await person.page.get_by_test_id("room").wait_for()
     await person.page.wait_for_function("window.meetingSession?.status === 'joined'")
 

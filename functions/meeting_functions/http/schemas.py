@@ -203,6 +203,8 @@ class JoinResponse(BaseModel):
 class WaitingResponse(BaseModel):
     status: Literal["waiting"] = "waiting"
     meeting_id: uuid.UUID
+    meeting_title: str
+    host_display_name: str | None  # whom the caller waits for
     requested_at: datetime
     detail: str = "Waiting for a host to admit you; call join again to check"
 

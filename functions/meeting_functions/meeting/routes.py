@@ -145,7 +145,10 @@ async def join_meeting(
     if not isinstance(outcome, Admission):
         response.status_code = status.HTTP_202_ACCEPTED
         return WaitingResponse(
-            meeting_id=outcome.meeting.id, requested_at=outcome.entry.requested_at
+            meeting_id=outcome.meeting.id,
+            meeting_title=outcome.meeting.title,
+            host_display_name=outcome.host.display_name if outcome.host else None,
+            requested_at=outcome.entry.requested_at,
         )
     return JoinResponse(
         meeting=MeetingPublic.of(outcome.meeting, outcome.participant.role),

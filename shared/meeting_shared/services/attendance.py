@@ -83,10 +83,11 @@ class Admission:
 
 @dataclass(frozen=True, slots=True)
 class Waiting:
-    """The caller is in the lobby until a host admits them."""
+    """The caller is in the lobby until a host admits them (``host``: whom they wait for)."""
 
     meeting: Meeting
     entry: LobbyEntry
+    host: User | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +141,9 @@ class AttendanceService:
                 self._db.add(entry)
                 self._uow.record(ParticipantWaiting(meeting_id=meeting.id, user_id=actor.user_id))
                 await self._uow.commit()
-                return Waiting(meeting, entry)
+                return Waiting(meeting, entry, await self._db.get(User, meeting.host_id))
             if entry.status == LobbyStatus.WAITING:
-                return Waiting(meeting, entry)
+                return Waiting(meeting, entry, await self._db.get(User, meeting.host_id))
 
         await self._check_capacity(meeting, actor.user_id)
         if member is None:

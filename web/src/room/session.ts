@@ -50,6 +50,16 @@ export interface Notice {
   code?: string;
 }
 
+/** Whether the microphone and camera start on (the pre-join screen's toggles). Off means the
+ * track is opened but disabled, so that turning it on later needs no new offer. */
+export interface StartState {
+  mic: boolean;
+  camera: boolean;
+  /** Joining again after a lost connection: keep the microphone as it was even where the
+   * meeting mutes newcomers. */
+  rejoin?: boolean;
+}
+
 const PING_SECONDS = 20;
 const NOT_RECONNECTABLE = new Set([4000, 4001, 4002, 4403, 1009]);
 const ANSWER_TIMEOUT_MS = 10_000;
@@ -110,6 +120,7 @@ export class RoomSession extends EventTarget {
       audio: true,
       video: { width: { ideal: 640 }, height: { ideal: 480 } },
     },
+    private readonly initial: StartState = { mic: true, camera: true },
   ) {
     super();
   }
@@ -124,6 +135,9 @@ export class RoomSession extends EventTarget {
     await joined;
     await localMedia;
     if (this.status !== "joined") return;
+    // A meeting that mutes newcomers (mute_on_join) says so in `joined`: follow it.
+    if (this.me?.audio_muted && this.micOn && !this.initial.rejoin) this.setMicTrack(false);
+    this.announceMute();
     if (this.localStream && this.localStream.getTracks().length > 0) await this.publish();
   }
 
@@ -194,9 +208,24 @@ export class RoomSession extends EventTarget {
       return;
     }
     this.mark("localMedia");
-    this.micOn = this.localStream.getAudioTracks().length > 0;
-    this.cameraOn = this.localStream.getVideoTracks().length > 0;
+    const audio = this.localStream.getAudioTracks();
+    const video = this.localStream.getVideoTracks();
+    for (const track of audio) track.enabled = this.initial.mic;
+    for (const track of video) track.enabled = this.initial.camera;
+    this.micOn = this.initial.mic && audio.length > 0;
+    this.cameraOn = this.initial.camera && video.length > 0;
     this.emit("local");
+  }
+
+  /** Tell the others when this client starts muted or with its camera off. */
+  private announceMute(): void {
+    if (!this.me) return;
+    const audio = !this.micOn;
+    const video = !this.cameraOn;
+    if (audio !== this.me.audio_muted || video !== this.me.video_muted) {
+      this.me = { ...this.me, audio_muted: audio, video_muted: video };
+      this.send({ type: "mute", audio, video });
+    }
   }
 
   /** Whether joining again may bring the meeting back: the connection was lost (network, a
