@@ -47,6 +47,17 @@ describe("the API client", () => {
     expect(expired).toHaveBeenCalledOnce();
   });
 
+  it("reports an ended session without trying to refresh when the cookies are gone", async () => {
+    document.cookie = "csrf_token=; expires=Thu, 01 Jan 1970 00:00:00 GMT";
+    const fetch = vi.fn(async () => json(401, { code: "unauthenticated" }));
+    vi.stubGlobal("fetch", fetch);
+    const expired = vi.fn();
+    onSessionExpired(expired);
+    await expect(request("GET", "/users/me")).rejects.toBeInstanceOf(ApiError);
+    expect(fetch).toHaveBeenCalledOnce();
+    expect(expired).toHaveBeenCalledOnce();
+  });
+
   it("turns problem details into messages in the reader's language", async () => {
     vi.stubGlobal("fetch", vi.fn(async () => json(409, { code: "meeting_full", detail: "full" })));
     await expect(request("POST", "/meetings/x/join")).rejects.toMatchObject({

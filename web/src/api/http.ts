@@ -133,10 +133,12 @@ export async function request<T>(
   try {
     return await send<T>(method, path, options);
   } catch (error) {
-    // No CSRF cookie means no session was ever set up here: nothing to refresh.
-    const signedIn = cookie(CSRF_COOKIE) !== null;
-    if (error instanceof ApiError && error.status === 401 && signedIn && !path.startsWith("/auth/")) {
-      if (await refreshSession()) return send<T>(method, path, options);
+    if (error instanceof ApiError && error.status === 401 && !path.startsWith("/auth/")) {
+      // No CSRF cookie means no session cookies either (they are set and cleared together):
+      // nothing to refresh. Either way the session is over; the handler knows whether the app
+      // thought someone was signed in.
+      const refreshable = cookie(CSRF_COOKIE) !== null;
+      if (refreshable && (await refreshSession())) return send<T>(method, path, options);
       sessionExpired();
     }
     throw error;

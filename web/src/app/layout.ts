@@ -2,7 +2,7 @@
 // and the flash message. Keyboard users reach everything with Tab; the current page is marked
 // with aria-current.
 
-import { logout } from "../api/account";
+import { chooseLocale, signOut } from "../account/session";
 import { LOCALE_NAMES, LOCALES, t, type Locale } from "../i18n";
 import { h } from "../ui/dom";
 import { navigate } from "./router";
@@ -33,8 +33,13 @@ function header(): HTMLElement {
     { id: "language", "aria-label": t("nav.language"), "data-testid": "language" },
     ...LOCALES.map((code) => h("option", { value: code, selected: code === getState().locale }, LOCALE_NAMES[code])),
   );
-  language.addEventListener("change", () => {
-    update({ locale: language.value as Locale });
+  language.addEventListener("change", async () => {
+    language.disabled = true;
+    try {
+      await chooseLocale(language.value as Locale);
+    } catch (exc) {
+      update({ flash: { level: "error", text: exc instanceof Error ? exc.message : String(exc) } });
+    }
     navigate(location.pathname + location.search, { replace: true }); // re-render in the new language
   });
   const nav = h("nav", { "aria-label": t("app.name") }, h("a", { href: "/", class: "brand" }, t("app.name")));
@@ -42,13 +47,9 @@ function header(): HTMLElement {
     nav.append(link("/", t("nav.meetings"), "nav-meetings"), link("/media", t("nav.media"), "nav-media"));
     if (user.role === "admin") nav.append(link("/admin/users", t("nav.admin"), "nav-admin"));
     nav.append(link("/profile", t("nav.profile"), "nav-profile"));
-    const signOut = h("button", { type: "button", class: "link", "data-testid": "signout" }, t("nav.signout"));
-    signOut.addEventListener("click", async () => {
-      await logout().catch(() => undefined);
-      update({ user: null });
-      navigate("/signin");
-    });
-    nav.append(signOut);
+    const signOutButton = h("button", { type: "button", class: "link", "data-testid": "signout" }, t("nav.signout"));
+    signOutButton.addEventListener("click", () => void signOut());
+    nav.append(signOutButton);
   }
   nav.append(language);
   return h("header", { class: "top" }, nav);

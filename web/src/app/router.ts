@@ -5,7 +5,7 @@
 import { currentUser } from "../api/account";
 import { onSessionExpired } from "../api/http";
 import { t } from "../i18n";
-import { getState, update } from "./store";
+import { getState, signedIn, update } from "./store";
 
 export interface PageContext {
   params: Record<string, string>;
@@ -69,7 +69,7 @@ async function resolve(): Promise<void> {
   let user = getState().user;
   if (user === null && route.access !== "anyone") {
     user = await currentUser().catch(() => null);
-    update({ user });
+    if (user) signedIn(user);
   }
   if (current !== generation) return; // navigated again meanwhile
   if ((route.access === "user" || route.access === "admin") && !user) {

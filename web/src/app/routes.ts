@@ -7,6 +7,11 @@ export const ROUTES: Route[] = [
   { path: "/meetings/new", load: () => import("../pages/meeting-form"), access: "user" },
   { path: "/meetings/:id/edit", load: () => import("../pages/meeting-form"), access: "user" },
   { path: "/signin", load: () => import("../pages/signin"), access: "guest" },
+  { path: "/signup", load: () => import("../pages/signup"), access: "guest" },
+  { path: "/forgot-password", load: () => import("../pages/forgot-password"), access: "guest" },
+  // Anyone: the mail's link must work even in a browser where someone is signed in.
+  { path: "/reset-password", load: () => import("../pages/reset-password"), access: "anyone" },
+  { path: "/profile", load: () => import("../pages/profile"), access: "user" },
   { path: "/join/:id", load: () => import("../pages/join"), access: "user", chrome: false },
   { path: "*", load: () => import("../pages/notfound"), access: "anyone" },
 ];

@@ -2,7 +2,7 @@
 // shown at the top of the next page. Pages read it and change it only through `update`.
 
 import type { User } from "../api/account";
-import { locale, setLocale, type Locale } from "../i18n";
+import { LOCALES, locale, setLocale, type Locale } from "../i18n";
 
 export interface Flash {
   level: "info" | "error";
@@ -40,4 +40,10 @@ export function takeFlash(): Flash | null {
   const flash = state.flash;
   state.flash = null;
   return flash;
+}
+
+/** Someone signed in (or was found signed in): the language saved in their profile applies. */
+export function signedIn(user: User): void {
+  const saved = LOCALES.find((code) => code === user.locale);
+  update(saved ? { user, locale: saved } : { user });
 }
