@@ -63,7 +63,10 @@ describe("sign-up checks", () => {
 describe("API errors on form fields", () => {
   it("put known codes on their field", () => {
     expect(fieldErrors(new ApiError(409, "username_taken", "taken"))).toEqual({ username: "taken" });
-    expect(fieldErrors(new ApiError(422, "wrong_password", "wrong"))).toEqual({ current_password: "wrong" });
+    // `wrong_password` also means a wrong meeting password elsewhere: here it names the account's.
+    expect(fieldErrors(new ApiError(422, "wrong_password", "wrong"))).toEqual({
+      current_password: "The current password is not right.",
+    });
   });
 
   it("put validation errors on the named fields, renamed to the form's", () => {

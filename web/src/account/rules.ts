@@ -3,6 +3,7 @@
 // its answers are mapped back onto the fields by `fieldErrors`.
 
 import { ApiError } from "../api/http";
+import { t } from "../i18n";
 
 export const USERNAME_PATTERN = /^[A-Za-z0-9_.-]{3,32}$/;
 export const PASSWORD_MIN = 8;
@@ -96,7 +97,9 @@ export function fieldErrors(error: ApiError, rename: Record<string, string> = {}
   const named = (field: string) => rename[field] ?? field;
   const byCode = CODE_FIELDS[error.code];
   if (byCode) {
-    result[named(byCode)] = error.message;
+    // The API says `wrong_password` for meeting passwords too: here it is the account's own.
+    result[named(byCode)] =
+      error.code === "wrong_password" ? t("account.wrong_current_password") : error.message;
     return result;
   }
   for (const item of error.fields) {
