@@ -203,10 +203,12 @@ class MutedByHost(BaseModel):
 
 
 class Removed(BaseModel):
-    """To a removed participant, just before the node closes the socket."""
+    """To a removed participant, just before the node closes the socket. ``reason`` says why:
+    a host removed them, or an administrator banned or deleted their account."""
 
     type: Literal["removed"] = "removed"
     by: uuid.UUID
+    reason: Literal["removed", "banned", "deleted"] = "removed"
 
 
 class MeetingEnded(BaseModel):

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
@@ -507,8 +507,11 @@ class SignalingNode:
     async def _on_user_gone(self, event: Event) -> None:
         data = parse_event_data(event)
         assert isinstance(data, UserBanned | UserDeleted)
+        reason: Literal["banned", "deleted"] = (
+            "banned" if isinstance(data, UserBanned) else "deleted"
+        )
         for connection in self.rooms.connections_of(data.user_id):
-            connection.send(Removed(by=data.actor_id))
+            connection.send(Removed(by=data.actor_id, reason=reason))
             connection.close(CloseCode.REMOVED, "removed")
 
 

@@ -155,8 +155,10 @@ async def test_content_that_is_not_what_it_claims_is_refused(api: Api) -> None:
     assert (await _upload(fake, started["upload"], "image/png")).status_code in (200, 201, 204)
     refused = await owner.client.post(f"/api/v1/media/uploads/{started['media']['id']}/complete")
     assert refused.status_code == 415, refused.text
-    status = (await owner.client.get(f"/api/v1/media/{started['media']['id']}")).json()["status"]
-    assert status == "failed"
+    media = (await owner.client.get(f"/api/v1/media/{started['media']['id']}")).json()
+    assert media["status"] == "failed"
+    # The reason stays with the file, with its code for clients to translate.
+    assert media["details"]["error_code"] == refused.json()["code"]
     assert (
         await api.server.container.blobs.head(f"media/{owner.id}/{started['media']['id']}") is None
     )

@@ -206,7 +206,8 @@ async def test_mute_hands_and_moderation(api: Api) -> None:
 
     # Removal over the socket: the removed person is told and disconnected at once.
     await host_peer.send(type="remove_participant", user_id=str(third.id))
-    assert (await third_peer.next("removed"))["by"] == str(host.id)
+    removed = await third_peer.next("removed")
+    assert (removed["by"], removed["reason"]) == (str(host.id), "removed")
     assert await third_peer.closed_with() == CloseCode.REMOVED
     left = await host_peer.next("participant_left")
     assert (left["user_id"], left["reason"]) == (str(third.id), "removed")
@@ -234,6 +235,24 @@ async def test_end_for_all_closes_every_socket(api: Api) -> None:
     assert status == "ended"
     room = (await host.client.get(f"/api/v1/meetings/{meeting['id']}/room")).json()
     assert (room["open"], room["participants"]) == (False, [])
+
+
+async def test_banned_or_deleted_accounts_are_dropped_and_told_why(api: Api) -> None:
+    admin, host = await api.admin(), await api.user("host")
+    banned, deleted = await api.user("banned"), await api.user("deleted")
+    meeting = await api.meeting(host)
+    await _invite(host, meeting["id"], banned, deleted)
+    host_peer, _ = await _connect(api, host, meeting["id"])
+    banned_peer, _ = await _connect(api, banned, meeting["id"])
+    deleted_peer, _ = await _connect(api, deleted, meeting["id"])
+    users = "/api/v1/admin/users"
+    assert (await admin.client.post(f"{users}/{banned.id}/ban", json={})).status_code == 200
+    assert (await admin.client.delete(f"{users}/{deleted.id}")).status_code == 204
+    for peer, reason in ((banned_peer, "banned"), (deleted_peer, "deleted")):
+        removed = await peer.next("removed")
+        assert (removed["by"], removed["reason"]) == (str(admin.id), reason)
+        assert await peer.closed_with() == CloseCode.REMOVED
+    await host_peer.socket.close()
 
 
 async def test_a_removed_participants_old_ticket_no_longer_works(api: Api) -> None:

@@ -106,7 +106,7 @@ class MediaService:
         if stored is None:
             raise Conflict("Nothing was uploaded yet; upload the file first", code="upload_missing")
         if stored.size > min(media.declared_size, self._max_bytes):
-            await self._reject(media, "larger than declared")
+            await self._reject(media, "larger than declared", "payload_too_large")
             raise PayloadTooLarge("The uploaded file is larger than declared")
         with tempfile.TemporaryDirectory(prefix="meeting-media-") as workdir:
             local = Path(workdir) / "upload"
@@ -116,7 +116,7 @@ class MediaService:
                 media.content_type = media_probe.check_declared_type(media.content_type, info)
                 thumbnail = await media_probe.make_thumbnail(local, info)
             except UnsupportedMediaType as exc:
-                await self._reject(media, exc.detail)
+                await self._reject(media, exc.detail, exc.code)
                 raise
         if thumbnail is not None:
             media.thumbnail_key = f"{media.blob_key}.thumb.jpg"
@@ -141,10 +141,11 @@ class MediaService:
         await self._uow.commit()
         return media
 
-    async def _reject(self, media: MediaFile, reason: str) -> None:
+    async def _reject(self, media: MediaFile, reason: str, code: str) -> None:
         await self._blobs.delete(media.blob_key)
         media.status = MediaStatus.FAILED
-        media.details = {"error": reason}
+        # The code lets clients say why in the reader's language (docs/errors.md).
+        media.details = {"error": reason, "error_code": code}
         await self._uow.commit()
 
     async def list_files(

@@ -13,5 +13,8 @@ export const ROUTES: Route[] = [
   { path: "/reset-password", load: () => import("../pages/reset-password"), access: "anyone" },
   { path: "/profile", load: () => import("../pages/profile"), access: "user" },
   { path: "/join/:id", load: () => import("../pages/join"), access: "user", chrome: false },
+  { path: "/media", load: () => import("../pages/media"), access: "user" },
+  { path: "/admin/users", load: () => import("../pages/admin-users"), access: "admin" },
+  { path: "/admin/meetings", load: () => import("../pages/admin-meetings"), access: "admin" },
   { path: "*", load: () => import("../pages/notfound"), access: "anyone" },
 ];

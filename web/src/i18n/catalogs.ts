@@ -1,9 +1,15 @@
 // Every feature's messages; one import per feature file.
 import { account } from "./account";
+import { admin } from "./admin";
 import { common } from "./common";
 import { register } from "./index";
+import { media } from "./media";
 import { meetings } from "./meetings";
+import { widgets } from "./widgets";
 
 register(common);
 register(account);
 register(meetings);
+register(media);
+register(admin);
+register(widgets);

@@ -49,7 +49,7 @@ export type ServerFrame =
   | { type: "participant_left"; user_id: string; reason: "left" | "removed" | "disconnected" }
   | ChatFrame
   | { type: "muted_by_host"; by: string }
-  | { type: "removed"; by: string }
+  | { type: "removed"; by: string; reason?: "removed" | "banned" | "deleted" }
   | { type: "meeting_ended"; by: string }
   | { type: "pong"; id: string | null }
   | { type: "publish_answer"; sdp: string }

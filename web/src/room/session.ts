@@ -8,6 +8,7 @@
 //   can later carry someone else's track, so the mapping is rebuilt on every offer.
 
 import type { JoinTicket } from "../api/meetings";
+import { t } from "../i18n";
 import {
   CLOSE_REASONS,
   describeError,
@@ -303,7 +304,13 @@ export class RoomSession extends EventTarget {
         this.notice("info", "The host muted your microphone.");
         break;
       case "removed":
-        this.finish("removed", "You were removed from the meeting by the host.");
+        // A ban or a deleted account says so: the person would otherwise blame the host.
+        this.finish(
+          "removed",
+          frame.reason === "banned" || frame.reason === "deleted"
+            ? t(`room.removed_${frame.reason}`)
+            : "You were removed from the meeting by the host.",
+        );
         break;
       case "meeting_ended":
         this.finish("ended", "The meeting has ended.");
