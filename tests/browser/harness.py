@@ -112,3 +112,10 @@ def write_artifact(name: str, data: Any) -> None:
 
 Factory = Callable[[str], Awaitable[Participant]]
 """The ``people`` fixture: ``await people("ann")`` makes a participant named ann."""
+
+
+async def in_room(person: Participant) -> None:
+    """Through the pre-join screen (camera preview, device choice) into the room."""
+    await person.page.get_by_test_id("prejoin-join").click()
+    await person.page.get_by_test_id("room").wait_for()
+    await person.page.wait_for_function("window.meetingSession?.status === 'joined'")

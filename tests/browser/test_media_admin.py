@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 from playwright.async_api import Locator, Page
 
-from tests.browser.harness import Factory, Participant, eventually
+from tests.browser.harness import Factory, Participant, eventually, in_room
 from tests.conftest import Api
 
 pytestmark = pytest.mark.integration
@@ -79,11 +79,6 @@ async def confirm_dialog(page: Page, reason: str | None = None) -> None:
         await dialog.get_by_test_id("dialog-input").fill(reason)
     await dialog.get_by_test_id("dialog-confirm").click()
     await dialog.wait_for(state="detached")
-
-
-async def in_room(person: Participant) -> None:
-    await person.page.get_by_test_id("room").wait_for()
-    await person.page.wait_for_function("window.meetingSession?.status === 'joined'")
 
 
 async def make_admin(api: Api, person: Participant) -> None:

@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from meeting_sfu.signaling import SignalingNode
-from tests.browser.harness import ARTIFACTS, Factory, Participant, eventually, write_artifact
+from tests.browser.harness import (
+    ARTIFACTS,
+    Factory,
+    Participant,
+    eventually,
+    in_room,
+    write_artifact,
+)
 from tests.conftest import Api, LiveServer
 
 pytestmark = pytest.mark.integration
@@ -40,13 +47,6 @@ async def invite_link(api: Api, host: Participant, meeting_id: str) -> str:
     assert response.status_code == 201, response.text
     token: str = response.json()["token"]
     return f"/join/{meeting_id}?invite={token}"
-
-
-async def in_room(person: Participant) -> None:
-    # The way in starts with the pre-join screen (camera preview, device choice): join from it.
-    await person.page.get_by_test_id("prejoin-join").click()
-    await person.page.get_by_test_id("room").wait_for()
-    await person.page.wait_for_function("window.meetingSession?.status === 'joined'")
 
 
 async def first_frame_ms(viewer: Participant, sender: Participant, source: str = "camera") -> int:

@@ -25,3 +25,23 @@ describe("translations", () => {
     expect(t("dashboard.signed_in_as", { name: "Ann" })).toBe("Signed in as Ann");
   });
 });
+
+describe("feature catalogs", () => {
+  it("never give one key two different texts (the later one would silently win)", async () => {
+    const modules = import.meta.glob("../src/i18n/*.ts", { eager: true }) as Record<string, Record<string, unknown>>;
+    const seen = new Map<string, { where: string; text: string }>();
+    const clashes: string[] = [];
+    for (const [path, module] of Object.entries(modules)) {
+      for (const value of Object.values(module)) {
+        const english = (value as { en?: Record<string, string> } | null)?.en;
+        if (!english || typeof english !== "object") continue;
+        for (const [key, text] of Object.entries(english)) {
+          const earlier = seen.get(key);
+          if (earlier && earlier.text !== text) clashes.push(`${key}: ${earlier.where} vs ${path}`);
+          seen.set(key, { where: path, text });
+        }
+      }
+    }
+    expect(clashes).toEqual([]);
+  });
+});

@@ -34,6 +34,9 @@ export const common: FeatureMessages = {
     "error.validation_failed": "Some fields are not valid: {detail}",
     "error.forbidden": "You are not allowed to do that.",
     "error.unknown": "Something went wrong ({code}).",
+    "error.payload_too_large": "The file is larger than this server accepts.",
+    "error.last_admin": "This is the last active administrator: make someone else an administrator first.",
+    "error.account_banned": "This account is suspended.",
   },
   "zh-CN": {
     "app.name": "会议系统",
@@ -67,5 +70,8 @@ export const common: FeatureMessages = {
     "error.validation_failed": "部分字段无效：{detail}",
     "error.forbidden": "您无权执行此操作。",
     "error.unknown": "出现错误（{code}）。",
+    "error.payload_too_large": "文件超过了服务器允许的大小。",
+    "error.last_admin": "这是最后一位正常状态的管理员：请先将其他人设为管理员。",
+    "error.account_banned": "此账号已被封禁。",
   },
 };
