@@ -34,7 +34,9 @@ for package in "${wanted[@]}"; do
         redis-server) have_command redis-server || missing+=(redis-server) ;;
         ffmpeg) have_command ffmpeg || missing+=(ffmpeg) ;;
         # Debian's package; on Ubuntu `chromium` is a snap wrapper that does not run in containers.
-        chromium) [[ -x /usr/bin/chromium ]] || missing+=(chromium) ;;
+        chromium) [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+            # A CJK font, so that screenshots of the Chinese interface show characters.
+            compgen -G "/usr/share/fonts/truetype/wqy/*" >/dev/null || missing+=(fonts-wqy-microhei) ;;
         wrk) have_command wrk || missing+=(wrk) ;;  # load generator for `make bench-api`
         coturn) have_command turnserver || missing+=(coturn) ;;  # TURN relay for media tests
         java) have_command java || missing+=(default-jre-headless) ;;  # runs Kafka (tests)
