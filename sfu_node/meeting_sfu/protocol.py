@@ -262,6 +262,39 @@ class ActiveSpeaker(BaseModel):
     user_id: uuid.UUID | None
 
 
+class LobbyEntry(BaseModel):
+    user_id: uuid.UUID
+    display_name: str
+    requested_at: datetime
+
+
+class Lobby(BaseModel):
+    """To a host or co-host, right after ``joined`` (and when someone becomes one) when
+    somebody waits in the lobby: who, oldest request first."""
+
+    type: Literal["lobby"] = "lobby"
+    waiting: list[LobbyEntry]
+
+
+class LobbyRequest(BaseModel):
+    """To the hosts and co-hosts in the room: someone asks to join (the meeting requires
+    approval). Answer with ``admit`` or ``deny``."""
+
+    type: Literal["lobby_request"] = "lobby_request"
+    user_id: uuid.UUID
+    display_name: str
+    requested_at: datetime
+
+
+class LobbyResolved(BaseModel):
+    """To the hosts and co-hosts in the room: a lobby request was decided (here or anywhere)."""
+
+    type: Literal["lobby_resolved"] = "lobby_resolved"
+    user_id: uuid.UUID
+    admitted: bool
+    by: uuid.UUID
+
+
 class Error(BaseModel):
     """A frame the node could not act on; the connection stays open unless a close follows."""
 
@@ -286,6 +319,9 @@ ServerFrame = (
     | TrackPublished
     | TrackUnpublished
     | ActiveSpeaker
+    | Lobby
+    | LobbyRequest
+    | LobbyResolved
     | Error
 )
 

@@ -13,11 +13,14 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from meeting_sfu.ice import ice_servers_for
 from meeting_sfu.media import webrtc
@@ -39,6 +42,10 @@ from meeting_sfu.protocol import (
     Error,
     IceCandidate,
     Joined,
+    Lobby,
+    LobbyEntry,
+    LobbyRequest,
+    LobbyResolved,
     MeetingEnded,
     MeetingInfo,
     MutedByHost,
@@ -59,13 +66,17 @@ from meeting_sfu.protocol import (
 from meeting_sfu.rooms import Connection, Room, RoomRegistry
 from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
+from meeting_shared.db.models import LobbyEntry as LobbyRow
 from meeting_shared.db.models import Meeting, Participant, User
 from meeting_shared.errors import Forbidden, MeetingError, Unauthenticated
 from meeting_shared.events import (
     Event,
     MeetingCancelled,
+    ParticipantAdmitted,
+    ParticipantDenied,
     ParticipantRemoved,
     ParticipantRoleChanged,
+    ParticipantWaiting,
     UserBanned,
     UserDeleted,
     parse_event_data,
@@ -77,6 +88,7 @@ from meeting_shared.services.actors import Actor, UserRole, UserStatus
 from meeting_shared.services.attendance import AttendanceService, RoleChange
 from meeting_shared.services.chat import ChatService, NewMessage
 from meeting_shared.services.meetings import (
+    MANAGER_ROLES,
     MeetingService,
     MeetingStatus,
     ParticipantState,
@@ -123,6 +135,9 @@ class SignalingNode:
         bus.subscribe(MeetingCancelled.event_type, self._on_meeting_over)
         bus.subscribe(UserBanned.event_type, self._on_user_gone)
         bus.subscribe(UserDeleted.event_type, self._on_user_gone)
+        bus.subscribe(ParticipantWaiting.event_type, self._on_waiting)
+        bus.subscribe(ParticipantAdmitted.event_type, self._on_lobby_decided)
+        bus.subscribe(ParticipantDenied.event_type, self._on_lobby_decided)
 
     def _media_room(self, room: Room) -> MediaRoom:
         return MediaRoom(
@@ -273,6 +288,11 @@ class SignalingNode:
             room.media, info.user_id, connection.send, self._tracks_changer(connection)
         )
         room.media.enter(connection.media)
+        if info.role in MANAGER_ROLES:
+            try:
+                await self._send_lobby(connection)
+            except Exception:  # the room works without it; new requests still reach them
+                logger.warning("lobby snapshot not sent", exc_info=True)
         return connection
 
     def _tracks_changer(
@@ -459,16 +479,38 @@ class SignalingNode:
 
     async def _attendance(self, action: Callable[[AttendanceService], Awaitable[object]]) -> None:
         """Run one attendance change; its event then updates the live room (see ``_on_*``)."""
+        async with self.container.db.session() as session:
+            await action(self._attendance_service(session))
+
+    def _attendance_service(self, session: AsyncSession) -> AttendanceService:
         container = self.container
-        async with container.db.session() as session:
-            service = AttendanceService(
-                container.unit_of_work(session),
-                hasher=container.hasher,
-                tokens=container.tokens,
-                limiter=container.limiter,
-                nodes=container.nodes,
+        return AttendanceService(
+            container.unit_of_work(session),
+            hasher=container.hasher,
+            tokens=container.tokens,
+            limiter=container.limiter,
+            nodes=container.nodes,
+        )
+
+    async def _send_lobby(self, connection: Connection) -> None:
+        """Who waits in the lobby now, for a host or co-host (a manager's join, a promotion);
+        nothing when nobody waits."""
+        async with self.container.db.read_session() as session:
+            try:
+                rows = await self._attendance_service(session).lobby(
+                    _actor(connection), connection.meeting_id
+                )
+            except MeetingError:  # no longer a manager by the time this ran
+                return
+        if not rows:
+            return
+        waiting = [
+            LobbyEntry(
+                user_id=user.id, display_name=user.display_name, requested_at=entry.requested_at
             )
-            await action(service)
+            for entry, user in rows
+        ]
+        connection.send(Lobby(waiting=waiting))
 
     async def _updated(self, connection: Connection) -> None:
         await self.rooms.publish(connection)
@@ -491,8 +533,49 @@ class SignalingNode:
         assert isinstance(data, ParticipantRoleChanged)
         target = self.rooms.connection(data.meeting_id, data.user_id)
         if target is not None:
+            was_manager = target.info.role in MANAGER_ROLES
             target.info.role = data.role
             await self._updated(target)
+            if data.role in MANAGER_ROLES and not was_manager:
+                await self._send_lobby(target)
+
+    def _managers(self, meeting_id: uuid.UUID) -> list[Connection]:
+        room = self.rooms.rooms.get(meeting_id)
+        if room is None:
+            return []
+        return [c for c in room.connections.values() if c.info.role in MANAGER_ROLES]
+
+    async def _on_waiting(self, event: Event) -> None:
+        data = parse_event_data(event)
+        assert isinstance(data, ParticipantWaiting)
+        managers = self._managers(data.meeting_id)
+        if not managers:
+            return  # nobody here can decide; whoever joins later gets the lobby on join
+        async with self.container.db.read_session() as session:
+            user = await session.get(User, data.user_id)
+            entry = await session.scalar(
+                select(LobbyRow).where(
+                    LobbyRow.meeting_id == data.meeting_id, LobbyRow.user_id == data.user_id
+                )
+            )
+        if user is None or entry is None:
+            return
+        request = LobbyRequest(
+            user_id=user.id, display_name=user.display_name, requested_at=entry.requested_at
+        )
+        for connection in managers:
+            connection.send(request)
+
+    async def _on_lobby_decided(self, event: Event) -> None:
+        data = parse_event_data(event)
+        assert isinstance(data, ParticipantAdmitted | ParticipantDenied)
+        resolved = LobbyResolved(
+            user_id=data.user_id,
+            admitted=isinstance(data, ParticipantAdmitted),
+            by=data.actor_id,
+        )
+        for connection in self._managers(data.meeting_id):
+            connection.send(resolved)
 
     async def _on_meeting_over(self, event: Event) -> None:
         data = parse_event_data(event)

@@ -316,3 +316,68 @@ async def test_a_join_token_opens_one_connection_only(api: Api) -> None:
     await first.send(json.dumps({"type": "ping", "id": "still-mine"}))
     assert json.loads(await first.recv()) == {"type": "pong", "id": "still-mine"}
     await first.close()
+
+
+async def test_managers_in_the_room_hear_about_the_lobby(api: Api) -> None:
+    host, guest, knocker = await api.user("host"), await api.user("guest"), await api.user("knock")
+    late = await api.user("late")
+    meeting = await api.meeting(host, settings={"require_approval": True})
+    base = f"/api/v1/meetings/{meeting['id']}"
+    await _invite(host, meeting["id"], guest, knocker, late)
+    waiting = await guest.client.post(f"{base}/join", json={})
+    assert waiting.status_code == 202, waiting.text
+
+    # The host joins while the guest waits: who waits comes right after the snapshot.
+    host_peer, _ = await _connect(api, host, meeting["id"])
+    lobby = await host_peer.next("lobby")
+    assert [(e["user_id"], e["display_name"]) for e in lobby["waiting"]] == [
+        (str(guest.id), guest.username)
+    ]
+    # Admitted, the guest is a plain participant: they get none of the lobby frames.
+    await host_peer.send(type="admit", user_id=str(guest.id))
+    resolved = await host_peer.next("lobby_resolved")
+    assert resolved == {
+        "type": "lobby_resolved",
+        "user_id": str(guest.id),
+        "admitted": True,
+        "by": str(host.id),
+    }
+    guest_peer, _ = await _connect(api, guest, meeting["id"])
+
+    # Someone knocks: the host is told who and since when; the guest is not.
+    asked = await knocker.client.post(f"{base}/join", json={})
+    assert asked.status_code == 202, asked.text
+    request = await host_peer.next("lobby_request")
+    assert request["user_id"] == str(knocker.id)
+    assert request["display_name"] == knocker.username
+    assert request["requested_at"].startswith(asked.json()["requested_at"][:19])
+    # A co-host promoted now learns who is waiting at once.
+    await host_peer.send(type="change_role", user_id=str(guest.id), role="co_host")
+    lobby = await guest_peer.next("lobby")
+    assert [entry["user_id"] for entry in lobby["waiting"]] == [str(knocker.id)]
+    await host_peer.send(type="change_role", user_id=str(guest.id), role="participant")
+    demoted = await guest_peer.next("participant_updated")
+    while demoted["participant"]["role"] != "participant":
+        demoted = await guest_peer.next("participant_updated")
+
+    # Admitting through the REST API reaches the managers in the room; the knocker gets in.
+    admitted = await host.client.post(f"{base}/lobby/{knocker.id}/admit")
+    assert admitted.status_code == 204, admitted.text
+    resolved = await host_peer.next("lobby_resolved")
+    assert (resolved["user_id"], resolved["admitted"]) == (str(knocker.id), True)
+    assert (await knocker.client.post(f"{base}/join", json={})).status_code == 200
+    # Denials too.
+    assert (await late.client.post(f"{base}/join", json={})).status_code == 202
+    assert (await host_peer.next("lobby_request"))["user_id"] == str(late.id)
+    await host_peer.send(type="deny", user_id=str(late.id))
+    resolved = await host_peer.next("lobby_resolved")
+    assert (resolved["user_id"], resolved["admitted"]) == (str(late.id), False)
+
+    # The plain participant saw none of it (a ping answered proves the queue is drained).
+    await guest_peer.send(type="ping", id="drain")
+    seen: list[str] = []
+    while (frame := await guest_peer.next())["type"] != "pong":
+        seen.append(frame["type"])
+    assert not {"lobby_request", "lobby_resolved", "lobby"} & set(seen), seen
+    await guest_peer.socket.close()
+    await host_peer.socket.close()

@@ -286,6 +286,7 @@ async def test_three_people_meet(people: Factory, api: Api) -> None:
     await host.page.get_by_role(
         "button", name=f"Remove {ann.user.username} from the meeting"
     ).click()
+    await host.page.get_by_test_id("confirm-ok").click()  # removing someone asks first
     ended = ann.page.get_by_test_id("room-ended")
     await ended.wait_for(timeout=5000)
     timings["removed_notice_s"] = round(time.monotonic() - removed_at, 2)

@@ -5,6 +5,7 @@ import { common } from "./common";
 import { register } from "./index";
 import { media } from "./media";
 import { meetings } from "./meetings";
+import { room } from "./room";
 import { widgets } from "./widgets";
 
 register(common);
@@ -13,3 +14,4 @@ register(meetings);
 register(media);
 register(admin);
 register(widgets);
+register(room);

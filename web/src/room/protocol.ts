@@ -1,6 +1,8 @@
 // Signaling protocol v1 (sfu_node/meeting_sfu/protocol.py, docs/signaling.md): the frames this
 // client sends and the ones it reads.
 
+import { t } from "../i18n";
+
 export type Source = "microphone" | "camera" | "screen";
 export type Kind = "audio" | "video";
 
@@ -25,6 +27,16 @@ export interface ParticipantInfo {
 export interface IncomingTrack extends TrackInfo {
   mid: string;
   user_id: string;
+}
+
+export type Role = "host" | "co_host" | "presenter" | "participant";
+export const ROLES: readonly Role[] = ["host", "co_host", "presenter", "participant"];
+
+/** Someone waiting in the lobby (hosts and co-hosts are told). */
+export interface LobbyEntry {
+  user_id: string;
+  display_name: string;
+  requested_at: string;
 }
 
 export interface ChatFrame {
@@ -57,6 +69,9 @@ export type ServerFrame =
   | { type: "track_published"; user_id: string; track: TrackInfo }
   | { type: "track_unpublished"; user_id: string; track_id: string }
   | { type: "active_speaker"; user_id: string | null }
+  | { type: "lobby"; waiting: LobbyEntry[] }
+  | ({ type: "lobby_request" } & LobbyEntry)
+  | { type: "lobby_resolved"; user_id: string; admitted: boolean; by: string }
   | { type: "error"; code: string; message: string; in_reply_to: string | null };
 
 export type ClientFrame =
@@ -67,6 +82,9 @@ export type ClientFrame =
   | { type: "raise_hand"; raised: boolean }
   | { type: "mute_participant"; user_id: string }
   | { type: "remove_participant"; user_id: string }
+  | { type: "change_role"; user_id: string; role: Role }
+  | { type: "admit"; user_id: string }
+  | { type: "deny"; user_id: string }
   | { type: "end_meeting" }
   | { type: "publish_offer"; sdp: string; tracks: { mid: string; source: Source }[] }
   | { type: "subscribe_answer"; sdp: string }
@@ -78,38 +96,20 @@ export type ClientFrame =
       sdp_mline_index: number | null;
     };
 
-/** WebSocket close codes of the node (docs/signaling.md). */
-export const CLOSE_REASONS: Record<number, string> = {
-  4000: "The meeting has ended.",
-  4001: "You were removed from the meeting.",
-  4002: "You joined this meeting from another window or device.",
-  4401: "Your place in the meeting is no longer valid. Join again.",
-  4403: "This site is not allowed to connect to the media server.",
-  4404: "The meeting is not live on this media server any more.",
-  4408: "The connection to the media server timed out.",
-  4429: "Your connection was too slow to keep up.",
-  1009: "A message was too big.",
-};
+/** Why the node closed the socket (close codes of docs/signaling.md), or null for codes it
+ * does not use. */
+export function closeReason(code: number): string | null {
+  const key = `room.close.${code}`;
+  const text = t(key);
+  return text === key ? null : text;
+}
 
-const ERROR_TEXT: Record<string, string> = {
-  chat_disabled: "Chat is turned off in this meeting.",
-  rate_limited: "You are sending messages too fast. Wait a moment.",
-  not_meeting_manager: "Only the host can do that.",
-  participant_not_found: "That person is not in the room any more.",
-  invalid_sdp: "The media server could not use this browser's media description.",
-  no_codec: "The media server and this browser share no video or audio format.",
-  too_many_tracks: "You are already sending as many streams as allowed.",
-  invalid_track_source: "That kind of stream cannot be shared.",
-  negotiation_failed: "The media connection could not be updated. Leave and join again.",
-  answer_timeout: "The media connection stalled. Leave and join again.",
-  media_connection_failed: "The media connection failed. Leave and join again.",
-  join_token_used: "This join link was already used. Join again.",
-  meeting_not_live: "The meeting is not live.",
-  not_a_participant: "You are no longer part of this meeting. Join again.",
-  internal_error: "Something went wrong on the server.",
-};
-
-/** An `error` frame in plain words. */
+/** An `error` frame in plain words: the room's wording of the code, the API's, or the node's
+ * own message. */
 export function describeError(code: string, message: string): string {
-  return ERROR_TEXT[code] ?? (message || `Something went wrong (${code}).`);
+  for (const key of [`room.error.${code}`, `error.${code}`]) {
+    const text = t(key, { code, detail: message });
+    if (text !== key) return text;
+  }
+  return message || t("error.unknown", { code });
 }

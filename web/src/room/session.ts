@@ -10,19 +10,30 @@
 import type { JoinTicket } from "../api/meetings";
 import { t } from "../i18n";
 import {
-  CLOSE_REASONS,
+  closeReason,
   describeError,
   type ChatFrame,
   type ClientFrame,
   type IncomingTrack,
+  type LobbyEntry,
   type ParticipantInfo,
+  type Role,
   type ServerFrame,
   type Source,
 } from "./protocol";
+import type { StatLike } from "./quality";
 
 export type Status = "connecting" | "joined" | "left" | "removed" | "ended" | "failed";
 export type TileSource = "camera" | "screen";
-export type Change = "status" | "participants" | "media" | "local" | "speaker" | "chat" | "notice";
+export type Change =
+  | "status"
+  | "participants"
+  | "media"
+  | "local"
+  | "speaker"
+  | "chat"
+  | "notice"
+  | "lobby";
 
 /** What this client receives from one person for one tile: their camera (with their
  * microphone) or their screen share. */
@@ -83,6 +94,8 @@ export class RoomSession extends EventTarget {
   activeSpeaker: string | null = null;
   readonly chat: ChatFrame[] = [];
   readonly notices: Notice[] = [];
+  /** Who waits in the lobby (hosts and co-hosts only; keyed by user id). */
+  readonly lobby = new Map<string, LobbyEntry>();
 
   localStream: MediaStream | null = null;
   screenTrack: MediaStreamTrack | null = null;
@@ -169,15 +182,15 @@ export class RoomSession extends EventTarget {
         // Frames are handled one after another: an offer must be applied before the next.
         this.frames = this.frames
           .then(() => this.handle(frame))
-          .catch((error: unknown) => this.notice("error", `Media error: ${String(error)}`));
+          .catch((error: unknown) => this.notice("error", t("room.media_error", { detail: String(error) })));
       };
       socket.onclose = (event: CloseEvent) => {
         if (!settled) {
           settled = true;
-          reject(new Error(CLOSE_REASONS[event.code] ?? "Could not reach the media server."));
+          reject(new Error(closeReason(event.code) ?? t("room.unreachable")));
         }
         if (this.status === "joined" || this.status === "connecting") {
-          const reason = CLOSE_REASONS[event.code] ?? "The connection to the meeting was lost.";
+          const reason = closeReason(event.code) ?? t("room.lost");
           this.closeCode = event.code;
           this.finish(event.code === 4000 ? "ended" : event.code === 4001 ? "removed" : "failed", reason);
         }
@@ -200,7 +213,7 @@ export class RoomSession extends EventTarget {
       }
     }
     if (!this.localStream) {
-      this.notice("error", "No camera or microphone could be opened: others will not see or hear you.");
+      this.notice("error", t("room.no_devices"));
       return;
     }
     if (this.status !== "connecting" && this.status !== "joined") {
@@ -237,7 +250,7 @@ export class RoomSession extends EventTarget {
 
   /** Leave the meeting: close the socket (the node counts that as leaving) and all media. */
   leave(): void {
-    this.finish("left", "You left the meeting.");
+    this.finish("left", t("room.left"));
   }
 
   private finish(status: Status, reason: string): void {
@@ -285,6 +298,10 @@ export class RoomSession extends EventTarget {
       case "participant_updated":
         if (frame.participant.user_id === this.me?.user_id) {
           this.me = frame.participant;
+          if (!this.isManager && this.lobby.size > 0) {
+            this.lobby.clear(); // no longer a host or co-host: the lobby is not ours to decide
+            this.emit("lobby");
+          }
         } else {
           this.participants.set(frame.participant.user_id, frame.participant);
         }
@@ -301,7 +318,7 @@ export class RoomSession extends EventTarget {
         break;
       case "muted_by_host":
         this.setMicTrack(false);
-        this.notice("info", "The host muted your microphone.");
+        this.notice("info", t("room.muted_by_host"));
         break;
       case "removed":
         // A ban or a deleted account says so: the person would otherwise blame the host.
@@ -309,11 +326,25 @@ export class RoomSession extends EventTarget {
           "removed",
           frame.reason === "banned" || frame.reason === "deleted"
             ? t(`room.removed_${frame.reason}`)
-            : "You were removed from the meeting by the host.",
+            : t("room.removed"),
         );
         break;
       case "meeting_ended":
-        this.finish("ended", "The meeting has ended.");
+        this.finish("ended", t("room.ended"));
+        break;
+      case "lobby":
+        this.lobby.clear();
+        for (const entry of frame.waiting) this.lobby.set(entry.user_id, entry);
+        this.emit("lobby");
+        break;
+      case "lobby_request": {
+        const { type: _type, ...entry } = frame;
+        this.lobby.set(entry.user_id, entry);
+        this.emit("lobby");
+        break;
+      }
+      case "lobby_resolved":
+        if (this.lobby.delete(frame.user_id)) this.emit("lobby");
         break;
       case "active_speaker":
         this.activeSpeaker = frame.user_id;
@@ -366,7 +397,7 @@ export class RoomSession extends EventTarget {
       if (pc.connectionState === "connected") this.mark(`${which}Connected`);
       if (pc.connectionState === "failed" && this.status === "joined") {
         // The SFU cannot restart ICE: a fresh join (new socket, new connections) recovers.
-        this.finish("failed", `The ${which === "publish" ? "sending" : "receiving"} media connection was lost.`);
+        this.finish("failed", t(which === "publish" ? "room.send_lost" : "room.receive_lost"));
       }
     };
     return pc;
@@ -542,7 +573,7 @@ export class RoomSession extends EventTarget {
     try {
       stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
     } catch {
-      this.notice("info", "Screen sharing was cancelled or is not allowed.");
+      this.notice("info", t("room.share_cancelled"));
       return;
     }
     const track = stream.getVideoTracks()[0];
@@ -573,7 +604,7 @@ export class RoomSession extends EventTarget {
     try {
       await this.publish();
     } catch (error) {
-      if (this.status === "joined") this.notice("error", `Could not update what you send: ${String(error)}`);
+      if (this.status === "joined") this.notice("error", t("room.republish_failed", { detail: String(error) }));
     }
   }
 
@@ -598,6 +629,25 @@ export class RoomSession extends EventTarget {
     if (text) this.send({ type: "chat", body: text });
   }
 
+  raiseHand(raised: boolean): void {
+    this.send({ type: "raise_hand", raised });
+  }
+
+  /** Host or co-host: give someone another role (making someone host hands the meeting over). */
+  changeRole(userId: string, role: Role): void {
+    this.send({ type: "change_role", user_id: userId, role });
+  }
+
+  /** Host or co-host: let someone waiting in the lobby in, or turn them away. */
+  decide(userId: string, admit: boolean): void {
+    this.send({ type: admit ? "admit" : "deny", user_id: userId });
+  }
+
+  /** Host or co-host: end the meeting for everyone. */
+  endMeeting(): void {
+    this.send({ type: "end_meeting" });
+  }
+
   /** Host or co-host: remove someone from the meeting. */
   removeParticipant(userId: string): void {
     this.send({ type: "remove_participant", user_id: userId });
@@ -606,6 +656,78 @@ export class RoomSession extends EventTarget {
   /** Host or co-host: ask someone's client to mute their microphone. */
   muteParticipant(userId: string): void {
     this.send({ type: "mute_participant", user_id: userId });
+  }
+
+  // --- devices -------------------------------------------------------------------------------
+
+  /** The device the current microphone or camera track comes from. */
+  deviceId(kind: "audio" | "video"): string | null {
+    const track = kind === "audio" ? this.localStream?.getAudioTracks()[0] : this.localStream?.getVideoTracks()[0];
+    return track?.getSettings().deviceId ?? null;
+  }
+
+  /** Send from another microphone or camera without leaving: the new track replaces the old one
+   * on the same sender (no renegotiation), muted if the old one was. */
+  async switchDevice(kind: "audio" | "video", deviceId: string): Promise<void> {
+    if (this.status !== "joined") return; // the same device again re-opens it (a fresh track)
+    const base = kind === "audio" ? this.media.audio : this.media.video;
+    const constraints: MediaTrackConstraints = {
+      ...(typeof base === "object" ? base : {}),
+      deviceId: { exact: deviceId },
+    };
+    let track: MediaStreamTrack | undefined;
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ [kind]: constraints });
+      track = stream.getTracks()[0];
+    } catch {
+      // falls through to the notice
+    }
+    if (!track) {
+      this.notice("error", t("room.device_failed"));
+      return;
+    }
+    if (this.status !== "joined") {
+      track.stop();
+      return;
+    }
+    await this.publishing; // the first publish creates the senders
+    const stream = (this.localStream ??= new MediaStream());
+    const old = kind === "audio" ? stream.getAudioTracks()[0] : stream.getVideoTracks()[0];
+    track.enabled = old ? old.enabled : true;
+    stream.addTrack(track);
+    if (old) stream.removeTrack(old);
+    const source: Source = kind === "audio" ? "microphone" : "camera";
+    const sender = [...this.sources].find(([, s]) => s === source)?.[0].sender;
+    if (sender) {
+      await sender.replaceTrack(track);
+    } else if (this.publisher) {
+      // nothing of this kind was sent before: a new m-line, so this one does renegotiate
+      const transceiver = this.publisher.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+      this.sources.set(transceiver, source);
+      await this.republish();
+    } else {
+      await this.republish();
+    }
+    old?.stop();
+    if (kind === "audio") this.micOn = track.enabled;
+    else this.cameraOn = track.enabled;
+    if (!old) this.send(kind === "audio" ? { type: "mute", audio: false } : { type: "mute", video: false });
+    this.emit("local");
+  }
+
+  /** Raw statistics of both media connections (for the connection quality indicator). */
+  async connectionStats(): Promise<{ sending: StatLike[]; receiving: StatLike[] }> {
+    const read = async (pc: RTCPeerConnection | null): Promise<StatLike[]> => {
+      if (!pc || pc.connectionState === "closed") return [];
+      const stats: StatLike[] = [];
+      (await pc.getStats()).forEach((stat: StatLike) => stats.push(stat));
+      return stats;
+    };
+    return { sending: await read(this.publisher), receiving: await read(this.subscriber) };
+  }
+
+  get meetingId(): string {
+    return this.ticket.meeting.id;
   }
 
   get isManager(): boolean {

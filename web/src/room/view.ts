@@ -1,272 +1,204 @@
-// The room page: tiles, controls, chat, notices. All state lives in RoomSession; this file
-// only draws it (and turns clicks into session calls).
+// The room page: header (title, status, connection quality), stage (tiles), side panels (chat,
+// people), controls, notices and announcements. All state lives in RoomSession; this file only
+// draws it and turns clicks into session calls.
 
+import { t } from "../i18n";
 import { h, setAttr } from "../ui/dom";
-import type { ParticipantInfo } from "./protocol";
-import { tileKey, type Change, type RemoteMedia, type RoomSession, type TileSource } from "./session";
+import { ChatPanel } from "./chatpanel";
+import { DevicePicker } from "./devices";
+import { confirmAction } from "./dialog";
+import { NARROW_PX } from "./layout";
+import { PeoplePanel } from "./people";
+import type { ChatFrame, ParticipantInfo, Role } from "./protocol";
+import { classify, summarize, type Quality, type Totals } from "./quality";
+import type { Change, RoomSession } from "./session";
+import { Stage } from "./tiles";
 
-interface Tile {
-  root: HTMLElement;
-  video: HTMLVideoElement;
-  audio: HTMLAudioElement;
-  name: HTMLElement;
-  muted: HTMLElement;
-  actions: HTMLElement;
-  videoTrack: MediaStreamTrack | null;
-  audioTrack: MediaStreamTrack | null;
-}
+const QUALITY_EVERY_MS = 2000;
+const TOAST_MS = 10_000;
 
-function attach(element: HTMLMediaElement, track: MediaStreamTrack | null): void {
-  element.srcObject = track ? new MediaStream([track]) : null;
-  if (track) element.play().catch(() => undefined); // autoplay rules may refuse; controls retry
-}
+type PanelName = "chat" | "people";
 
 export function renderRoom(root: HTMLElement, session: RoomSession, home: () => void): void {
-  const title = h("h1", { "data-testid": "meeting-title" }, "Joining…");
-  const status = h("span", { class: "status", "data-testid": "room-status" }, "connecting");
+  const title = h("h1", { "data-testid": "meeting-title" }, t("room.joining"));
+  const status = h("span", { class: "status", "data-testid": "room-status" });
+  const quality = h("span", { class: "quality", role: "status", "data-testid": "connection-quality", "data-level": "unknown" });
+  const sharing = h("span", { class: "pill", "data-testid": "sharing-banner", hidden: true }, t("room.you_are_sharing"));
   const alert = h("div", { class: "alert", role: "alert", "data-testid": "room-error", hidden: true });
   const info = h("div", { class: "info", role: "status", "data-testid": "room-notice", hidden: true });
-  const grid = h("div", { class: "grid", "data-testid": "tiles", "aria-label": "People in the meeting" });
   const ended = h("div", { class: "ended", role: "status", "data-testid": "room-ended", hidden: true });
+  const toasts = h("div", { class: "toasts", "aria-live": "polite", "data-testid": "toasts" });
+  const announcer = h("div", { class: "visually-hidden", "aria-live": "polite", "data-testid": "room-announcer" });
 
-  const micButton = h("button", { type: "button", "data-testid": "toggle-mic" });
-  const cameraButton = h("button", { type: "button", "data-testid": "toggle-camera" });
-  const screenButton = h("button", { type: "button", "data-testid": "toggle-screen" });
-  const leaveButton = h("button", { type: "button", class: "leave", "data-testid": "leave" }, "Leave");
+  const narrow = () => window.innerWidth < NARROW_PX + 80;
+  let openPanel: PanelName | null = narrow() ? null : "chat";
+
+  const stage = new Stage(session, {
+    mute: (person) => session.muteParticipant(person.user_id),
+    remove: (person) => void removePerson(person),
+  });
+  const chat = new ChatPanel(session, openPanel === "chat", () => closePanel(), onChatMessage);
+  const people = new PeoplePanel(session, () => closePanel(), {
+    mute: (person) => session.muteParticipant(person.user_id),
+    remove: (person) => void removePerson(person),
+    changeRole: (person, role, select) => void changeRole(person, role, select),
+  });
+  const devices = new DevicePicker(session);
+
+  // --- controls ------------------------------------------------------------------------------
+
+  const button = (testid: string, extra: Record<string, string> = {}) =>
+    h("button", { type: "button", "data-testid": testid, ...extra });
+  const micButton = button("toggle-mic");
+  const cameraButton = button("toggle-camera");
+  const devicesButton = button("toggle-devices", { "aria-controls": "room-devices" });
+  const screenButton = button("toggle-screen");
+  const handButton = button("toggle-hand");
+  const chatBadge = h("span", { class: "count", "data-testid": "chat-unread", hidden: true });
+  const chatButton = h("button", { type: "button", "data-testid": "toggle-chat", "aria-controls": "room-chat" }, t("room.chat"), chatBadge);
+  const lobbyBadge = h("span", { class: "count", "data-testid": "lobby-count", hidden: true });
+  const peopleButton = h(
+    "button",
+    { type: "button", "data-testid": "toggle-people", "aria-controls": "room-people" },
+    t("room.people"),
+    lobbyBadge,
+  );
+  const leaveButton = h("button", { type: "button", class: "leave", "data-testid": "leave" }, t("room.leave"));
+  const endButton = h("button", { type: "button", class: "danger", "data-testid": "end-meeting", hidden: true }, t("room.end_for_all"));
+  devicesButton.textContent = t("room.devices_short");
+  devicesButton.setAttribute("aria-label", t("room.devices"));
   const controls = h(
     "nav",
-    { class: "controls", "aria-label": "Meeting controls" },
-    micButton,
-    cameraButton,
-    screenButton,
-    leaveButton,
+    { class: "controls", "aria-label": t("room.controls") },
+    h("div", { class: "group" }, micButton, cameraButton, devicesButton, screenButton, handButton),
+    h("div", { class: "group" }, chatButton, peopleButton),
+    h("div", { class: "group" }, leaveButton, endButton),
+    devices.element,
   );
 
-  const chatList = h("ol", { class: "chat-list", "data-testid": "chat-messages", "aria-label": "Chat messages" });
-  const chatInput = h("input", {
-    type: "text",
-    name: "message",
-    maxlength: 4000,
-    autocomplete: "off",
-    "aria-label": "Chat message",
-    placeholder: "Write a message",
-    "data-testid": "chat-input",
-  });
-  const chatForm = h(
-    "form",
-    { class: "chat-form", "data-testid": "chat-form" },
-    chatInput,
-    h("button", { type: "submit", "data-testid": "chat-send" }, "Send"),
-  );
-  const chatOff = h("p", { class: "status", "data-testid": "chat-off", hidden: true }, "Chat is turned off in this meeting.");
-  const chat = h("aside", { class: "chat", "aria-label": "Chat" }, h("h2", {}, "Chat"), chatList, chatOff, chatForm);
-
+  const body = h("div", { class: "room-body" }, stage.element, chat.element, people.element);
   const room = h(
     "section",
     { class: "room", "data-testid": "room" },
-    h("header", {}, title, status),
+    h("header", {}, title, status, sharing, quality),
     alert,
     info,
     ended,
-    h("div", { class: "stage" }, grid, chat),
+    body,
     controls,
+    toasts,
+    announcer,
   );
   root.replaceChildren(room);
 
-  // --- tiles ---------------------------------------------------------------------------------
+  // --- panels --------------------------------------------------------------------------------
 
-  const tiles = new Map<string, Tile>();
-
-  function makeTile(key: string, self: boolean): Tile {
-    const video = h("video", { autoplay: true, playsinline: true, muted: true });
-    video.muted = true; // the attribute alone does not mute a srcObject stream in every browser
-    const audio = h("audio", { autoplay: true });
-    const name = h("figcaption", { "data-testid": "tile-name" });
-    const muted = h("span", { class: "muted", "data-testid": "tile-muted", hidden: true }, "Microphone off");
-    const actions = h("div", { class: "tile-actions" });
-    const placeholder = h("div", { class: "placeholder", "aria-hidden": "true" });
-    const figure = h(
-      "figure",
-      { class: "tile", "data-testid": self ? "self-tile" : "tile", "data-key": key },
-      video,
-      placeholder,
-      self ? null : audio,
-      name,
-      muted,
-      actions,
-    );
-    return { root: figure, video, audio, name, muted, actions, videoTrack: null, audioTrack: null };
+  function showPanel(name: PanelName | null, focus = false): void {
+    openPanel = name;
+    chat.setOpen(name === "chat");
+    people.setOpen(name === "people");
+    room.dataset.panel = name ?? "";
+    renderToggles();
+    stage.layout();
+    if (focus && name === "chat") chat.focus();
+    if (focus && name === "people") people.focus();
   }
 
-  function updateTile(
-    tile: Tile,
-    person: ParticipantInfo | null,
-    source: TileSource,
-    media: { video: MediaStreamTrack | null; audio: MediaStreamTrack | null },
-    label: string,
-  ): void {
-    if (tile.videoTrack !== media.video) {
-      tile.videoTrack = media.video;
-      attach(tile.video, media.video);
-    }
-    if (tile.audioTrack !== media.audio) {
-      tile.audioTrack = media.audio;
-      attach(tile.audio, media.audio);
-    }
-    const userId = person?.user_id ?? "";
-    const audioMuted = source === "camera" && !!person?.audio_muted;
-    const videoOff = !media.video || (source === "camera" && !!person?.video_muted);
-    tile.name.textContent = label;
-    tile.root.setAttribute("aria-label", label);
-    tile.root.dataset.userId = userId;
-    tile.root.dataset.source = source;
-    tile.root.dataset.audioMuted = String(audioMuted);
-    tile.root.dataset.videoMuted = String(videoOff);
-    const speaking = source === "camera" && userId !== "" && session.activeSpeaker === userId;
-    tile.root.dataset.speaking = String(speaking);
-    tile.root.classList.toggle("speaking", speaking);
-    tile.root.classList.toggle("no-video", videoOff);
-    tile.muted.hidden = !audioMuted;
-    const placeholder = tile.root.querySelector(".placeholder");
-    if (placeholder) placeholder.textContent = (person?.display_name ?? "?").slice(0, 1).toUpperCase();
+  /** Close the open panel and give focus back to its toggle (the panel's own button is gone). */
+  function closePanel(): void {
+    const toggle = openPanel === "people" ? peopleButton : chatButton;
+    showPanel(null);
+    toggle.focus();
   }
 
-  function managerActions(tile: Tile, person: ParticipantInfo): void {
-    if (!session.isManager || tile.actions.childElementCount > 0) return;
-    const mute = h(
-      "button",
-      { type: "button", "data-testid": "mute-participant", "aria-label": `Mute ${person.display_name}` },
-      "Mute",
-    );
-    const remove = h(
-      "button",
-      {
-        type: "button",
-        "data-testid": "remove-participant",
-        "aria-label": `Remove ${person.display_name} from the meeting`,
-      },
-      "Remove",
-    );
-    mute.addEventListener("click", () => session.muteParticipant(person.user_id));
-    remove.addEventListener("click", () => session.removeParticipant(person.user_id));
-    tile.actions.append(mute, remove);
+  function renderToggles(): void {
+    const unread = chat.unread.count;
+    chatBadge.textContent = String(unread);
+    chatBadge.hidden = unread === 0;
+    chatButton.setAttribute("aria-expanded", String(openPanel === "chat"));
+    chatButton.setAttribute("aria-label", unread ? t("room.chat_unread", { count: unread }) : t("room.chat"));
+    const waiting = session.isManager ? session.lobby.size : 0;
+    lobbyBadge.textContent = String(waiting);
+    lobbyBadge.hidden = waiting === 0;
+    peopleButton.setAttribute("aria-expanded", String(openPanel === "people"));
+    peopleButton.setAttribute("aria-label", waiting ? t("room.people_waiting", { count: waiting }) : t("room.people"));
   }
 
-  function renderTiles(): void {
-    const wanted: string[] = [];
-    const live = session.status === "joined" || session.status === "connecting";
-    if (live) {
-      wanted.push("self");
-      let tile = tiles.get("self");
-      if (!tile) tiles.set("self", (tile = makeTile("self", true)));
-      const video = session.localStream?.getVideoTracks()[0] ?? null;
-      const me = session.me;
-      updateTile(
-        tile,
-        me
-          ? {
-              ...me,
-              audio_muted: !session.micOn && (session.localStream?.getAudioTracks().length ?? 0) > 0,
-              video_muted: !session.cameraOn,
-            }
-          : null,
-        "camera",
-        { video, audio: null },
-        `You${me ? ` (${me.display_name})` : ""}`,
+  // --- moderation ----------------------------------------------------------------------------
+
+  async function removePerson(person: ParticipantInfo): Promise<void> {
+    const sure = await confirmAction(room, t("room.confirm_remove", { name: person.display_name }), t("room.remove_short"));
+    if (sure) session.removeParticipant(person.user_id);
+  }
+
+  async function changeRole(person: ParticipantInfo, role: Role, select: HTMLSelectElement): Promise<void> {
+    if (role === "host") {
+      const sure = await confirmAction(
+        room,
+        t("room.confirm_make_host", { name: person.display_name }),
+        t("room.make_host"),
       );
-      for (const person of session.participants.values()) {
-        const remoteCamera: RemoteMedia | undefined = session.remote.get(tileKey(person.user_id, "camera"));
-        const key = tileKey(person.user_id, "camera");
-        wanted.push(key);
-        let cameraTile = tiles.get(key);
-        if (!cameraTile) tiles.set(key, (cameraTile = makeTile(key, false)));
-        updateTile(
-          cameraTile,
-          person,
-          "camera",
-          { video: remoteCamera?.video ?? null, audio: remoteCamera?.audio ?? null },
-          person.display_name,
-        );
-        managerActions(cameraTile, person);
-        const screen = session.remote.get(tileKey(person.user_id, "screen"));
-        if (screen?.video) {
-          const screenKey = screen.key;
-          wanted.push(screenKey);
-          let screenTile = tiles.get(screenKey);
-          if (!screenTile) tiles.set(screenKey, (screenTile = makeTile(screenKey, false)));
-          updateTile(screenTile, person, "screen", screen, `${person.display_name}'s screen`);
-        }
+      if (!sure) {
+        select.value = person.role; // unchanged: show the role they still have
+        return;
       }
     }
-    for (const [key, tile] of tiles) {
-      if (!wanted.includes(key)) {
-        attach(tile.video, null);
-        attach(tile.audio, null);
-        tile.root.remove();
-        tiles.delete(key);
-      }
-    }
-    wanted.forEach((key, index) => {
-      const tile = tiles.get(key)!;
-      if (grid.children[index] !== tile.root) grid.insertBefore(tile.root, grid.children[index] ?? null);
-    });
-    grid.dataset.count = String(wanted.length);
+    session.changeRole(person.user_id, role);
   }
 
-  // --- controls, chat, notices ---------------------------------------------------------------
+  // --- rendering -----------------------------------------------------------------------------
 
   function renderControls(): void {
     const live = session.status === "joined";
     const hasMic = (session.localStream?.getAudioTracks().length ?? 0) > 0;
     const hasCamera = (session.localStream?.getVideoTracks().length ?? 0) > 0;
-    micButton.textContent = session.micOn ? "Mute" : "Unmute";
-    micButton.setAttribute("aria-label", session.micOn ? "Mute microphone" : "Unmute microphone");
+    micButton.textContent = session.micOn ? t("room.mute") : t("room.unmute");
+    micButton.setAttribute("aria-label", session.micOn ? t("room.mute_mic") : t("room.unmute_mic"));
     micButton.setAttribute("aria-pressed", String(!session.micOn));
     micButton.disabled = !live || !hasMic;
-    cameraButton.textContent = session.cameraOn ? "Stop camera" : "Start camera";
-    cameraButton.setAttribute("aria-label", session.cameraOn ? "Turn camera off" : "Turn camera on");
+    cameraButton.textContent = session.cameraOn ? t("room.camera_stop") : t("room.camera_start");
+    cameraButton.setAttribute("aria-label", session.cameraOn ? t("room.camera_off_action") : t("room.camera_on_action"));
     cameraButton.setAttribute("aria-pressed", String(!session.cameraOn));
     cameraButton.disabled = !live || !hasCamera;
-    screenButton.textContent = session.sharing ? "Stop sharing" : "Share screen";
-    screenButton.setAttribute("aria-label", session.sharing ? "Stop sharing your screen" : "Share your screen");
+    devicesButton.disabled = !live;
+    devicesButton.setAttribute("aria-expanded", String(devices.isOpen));
+    screenButton.textContent = session.sharing ? t("room.share_stop") : t("room.share");
+    screenButton.setAttribute("aria-label", session.sharing ? t("room.share_stop_action") : t("room.share_action"));
     screenButton.setAttribute("aria-pressed", String(session.sharing));
     screenButton.disabled =
       !live || !("getDisplayMedia" in navigator.mediaDevices) || session.meetingSettings.screen_share === false;
+    const raised = !!session.me?.hand_raised;
+    handButton.textContent = raised ? t("room.hand_lower") : t("room.hand_raise");
+    handButton.setAttribute("aria-pressed", String(raised));
+    handButton.disabled = !live;
+    sharing.hidden = !session.sharing;
     leaveButton.disabled = !live;
+    endButton.hidden = !live || !session.isManager;
     controls.hidden = !live;
-    const chatAllowed = session.meetingSettings.chat !== false;
-    chatForm.hidden = !live || !chatAllowed;
-    chatOff.hidden = chatAllowed;
+    if (!live && devices.isOpen) void devices.setOpen(false);
+    chat.setLive(live);
+    renderToggles();
   }
 
   function renderStatus(): void {
-    title.textContent = session.meetingTitle || "Meeting";
-    status.textContent = session.status;
+    title.textContent = session.meetingTitle || t("room.meeting");
+    status.textContent = t(`room.status.${session.status}`);
     room.dataset.status = session.status;
     if (session.status !== "joined" && session.status !== "connecting") {
       ended.hidden = false;
-      const back = h("button", { type: "button", "data-testid": "back-home" }, "Back to start");
+      const back = h("button", { type: "button", "data-testid": "back-home" }, t("room.back"));
       back.addEventListener("click", home);
       ended.replaceChildren(h("p", {}, session.endReason), back);
+      stopQuality();
+      stage.destroy();
+      quality.hidden = true;
+      body.hidden = true; // nothing left to see or do but the way back
+      toasts.replaceChildren();
     }
+    if (session.status === "joined") startQuality();
     renderControls();
-    renderTiles();
-  }
-
-  function renderChat(): void {
-    for (const message of session.chat.slice(chatList.childElementCount)) {
-      const mine = message.sender.user_id === session.me?.user_id;
-      chatList.append(
-        h(
-          "li",
-          { "data-testid": "chat-message", "data-sender": message.sender.user_id, class: mine ? "mine" : null },
-          h("strong", {}, mine ? "You" : message.sender.display_name),
-          " ",
-          h("span", { class: "body" }, message.body),
-        ),
-      );
-    }
-    chatList.lastElementChild?.scrollIntoView({ block: "nearest" });
+    stage.render();
+    people.render();
   }
 
   function renderNotices(): void {
@@ -279,16 +211,123 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
     setAttr(target, "data-count", String(session.notices.filter((n) => n.level === last.level).length));
   }
 
+  // --- announcements and toasts --------------------------------------------------------------
+
+  function announce(text: string): void {
+    announcer.textContent = text;
+  }
+
+  function toast(text: string, action?: { label: string; run: () => void }): void {
+    const close = h("button", { type: "button", class: "close", "aria-label": t("room.dismiss") }, "×");
+    const item = h("div", { class: "toast", "data-testid": "toast" }, h("span", {}, text));
+    if (action) {
+      const go = h("button", { type: "button", class: "primary" }, action.label);
+      go.addEventListener("click", () => {
+        item.remove();
+        action.run();
+      });
+      item.append(go);
+    }
+    item.append(close);
+    close.addEventListener("click", () => item.remove());
+    toasts.append(item);
+    window.setTimeout(() => item.remove(), TOAST_MS);
+  }
+
+  function onChatMessage(message: ChatFrame): void {
+    if (!chat.isOpen) announce(t("room.announce_chat", { name: message.sender.display_name, body: message.body }));
+    renderToggles();
+  }
+
+  let known: Map<string, string> | null = null; // people in the room (id -> name), once joined
+  function renderPeopleChanges(): void {
+    const now = new Map([...session.participants.values()].map((p) => [p.user_id, p.display_name]));
+    if (known) {
+      const joined = [...now].filter(([id]) => !known!.has(id)).map(([, name]) => name);
+      const left = [...known].filter(([id]) => !now.has(id)).map(([, name]) => name);
+      const parts = [
+        ...joined.map((name) => t("room.announce_joined", { name })),
+        ...left.map((name) => t("room.announce_left", { name })),
+      ];
+      if (parts.length) announce(parts.join(" "));
+    }
+    if (session.status === "joined") known = now;
+  }
+
+  let lobbySeen = new Set<string>();
+  function renderLobby(): void {
+    const waiting = session.isManager ? [...session.lobby.values()] : [];
+    for (const entry of waiting) {
+      if (lobbySeen.has(entry.user_id)) continue;
+      const text = t("room.lobby_toast", { name: entry.display_name });
+      toast(text, { label: t("room.lobby_review"), run: () => showPanel("people", true) });
+      announce(text);
+    }
+    lobbySeen = new Set(waiting.map((e) => e.user_id));
+    people.render();
+    renderToggles();
+  }
+
+  // --- connection quality --------------------------------------------------------------------
+
+  let qualityTimer: number | undefined;
+  let totals: Totals | null = null;
+  function startQuality(): void {
+    if (qualityTimer !== undefined) return;
+    const sample = async () => {
+      if (session.status !== "joined") return;
+      const stats = await session.connectionStats();
+      const result = summarize(stats.sending, stats.receiving, totals);
+      totals = result.totals;
+      showQuality(classify(result.sample), result.sample.rttMs);
+    };
+    qualityTimer = window.setInterval(() => void sample(), QUALITY_EVERY_MS);
+    void sample();
+  }
+  function stopQuality(): void {
+    window.clearInterval(qualityTimer);
+    qualityTimer = undefined;
+  }
+  function showQuality(level: Quality, rttMs: number | null): void {
+    if (quality.dataset.level !== level || !quality.textContent) {
+      quality.dataset.level = level; // a live region: only changes are worth saying
+      quality.textContent = t(`room.quality.${level}`);
+    }
+    quality.title = rttMs === null ? "" : t("room.quality_rtt", { ms: Math.round(rttMs) });
+  }
+  showQuality("unknown", null);
+
+  // --- wiring --------------------------------------------------------------------------------
+
   micButton.addEventListener("click", () => session.toggleMic());
   cameraButton.addEventListener("click", () => session.toggleCamera());
   screenButton.addEventListener("click", () => {
     void (session.sharing ? session.stopScreenShare() : session.startScreenShare());
   });
+  handButton.addEventListener("click", () => session.raiseHand(!session.me?.hand_raised));
+  devicesButton.addEventListener("click", () => {
+    void devices.setOpen(!devices.isOpen).then(() => {
+      renderControls();
+      if (devices.isOpen) devices.focus();
+    });
+  });
+  devices.element.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    void devices.setOpen(false).then(renderControls);
+    devicesButton.focus();
+  });
+  for (const panel of [chat.element, people.element]) {
+    panel.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") closePanel();
+    });
+  }
+  chatButton.addEventListener("click", () => showPanel(openPanel === "chat" ? null : "chat", true));
+  peopleButton.addEventListener("click", () => showPanel(openPanel === "people" ? null : "people", true));
   leaveButton.addEventListener("click", () => session.leave());
-  chatForm.addEventListener("submit", (event) => {
-    event.preventDefault();
-    session.sendChat(chatInput.value);
-    chatInput.value = "";
+  endButton.addEventListener("click", () => {
+    void confirmAction(room, t("room.confirm_end"), t("room.end_for_all")).then((sure) => {
+      if (sure) session.endMeeting();
+    });
   });
 
   session.addEventListener("change", (event) => {
@@ -298,18 +337,29 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
         renderStatus();
         break;
       case "chat":
-        renderChat();
+        chat.onChat();
         break;
       case "notice":
         renderNotices();
         break;
       case "local":
         renderControls();
-        renderTiles();
+        stage.render();
+        people.render();
+        break;
+      case "lobby":
+        renderLobby();
+        break;
+      case "participants":
+        renderPeopleChanges();
+        renderControls(); // my own role or hand may have changed
+        renderLobby();
+        stage.render();
         break;
       default:
-        renderTiles();
+        stage.render();
     }
   });
+  showPanel(openPanel);
   renderStatus();
 }
