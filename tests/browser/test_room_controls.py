@@ -26,7 +26,14 @@ async def sign_in_as(person: Participant, path: str, locale: str) -> None:
         data={"login": person.user.username, "password": person.user.password},
     )
     assert response.ok, await response.text()
-    await person.context.add_init_script(f"localStorage.setItem('meeting.locale', '{locale}')")
+    # The account's saved language wins over the browser's: set it as the person would.
+    cookies = {cookie["name"]: cookie["value"] for cookie in await person.context.cookies()}
+    saved = await person.page.request.patch(
+        "/api/v1/users/me",
+        data={"locale": locale},
+        headers={"X-CSRF-Token": cookies["csrf_token"]},
+    )
+    assert saved.ok, await saved.text()
     await person.page.goto(path)
 
 
@@ -130,7 +137,8 @@ async def test_a_lobby_request_reaches_the_host_in_the_room(people: Factory, api
     # The guest, on a phone, asks to join and waits (the join page polls).
     await guest.page.set_viewport_size({"width": 390, "height": 780})
     await guest.sign_in(link)
-    await guest.page.get_by_text("Waiting for a host to let you in").wait_for(timeout=10_000)
+    await guest.page.get_by_test_id("prejoin-join").click()
+    await guest.page.get_by_test_id("lobby").wait_for(timeout=10_000)
 
     # The host is told at once: a toast and a count on the people toggle.
     toast = host.page.get_by_test_id("toast").filter(has_text=guest.user.username)
@@ -145,7 +153,8 @@ async def test_a_lobby_request_reaches_the_host_in_the_room(people: Factory, api
     await entry.wait_for()
     await host.screenshot("lobby-2-panel")
     await entry.get_by_role("button", name=f"Admit {guest.user.username}").click()
-    await in_room(guest)
+    await guest.page.get_by_test_id("room").wait_for()  # the lobby turns into the room
+    await guest.page.wait_for_function("window.meetingSession?.status === 'joined'")
     await host.page.get_by_test_id("lobby-count").wait_for(state="hidden", timeout=5000)
     assert await host.page.get_by_test_id("lobby").is_hidden()
     await host.page.locator(host.tile(guest)).wait_for(timeout=5000)
