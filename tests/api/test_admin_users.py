@@ -282,6 +282,11 @@ async def test_the_last_active_admin_cannot_step_down(own_world: Api) -> None:
     admins = await second.client.get(USERS, params={"role": "admin"})
     assert _ids(admins.json()) == [str(second.id)]
 
+    # Nor may the last one delete their own account (nobody could administer afterwards).
+    gone = await second.client.delete("/api/v1/users/me")
+    expect_problem(gone, 409, "last_admin")
+    assert (await second.client.get("/api/v1/users/me")).status_code == 200
+
 
 # --- bans and deletion ------------------------------------------------------------------------
 

@@ -314,6 +314,16 @@ class AccountService:
     async def delete_account(self, actor: Actor) -> str | None:
         """Delete the caller's account; returns the avatar blob key to remove."""
         user = await self.me(actor)
+        if (
+            user.role == UserRole.ADMIN
+            and user.status == UserStatus.ACTIVE
+            and await count_active_admins(self._uow) <= 1
+        ):
+            raise Conflict(
+                "The last administrator cannot delete their account: make someone else an "
+                "administrator first",
+                code="last_admin",
+            )
         return await close_account(self._uow, self._revocations, user, actor_id=actor.user_id)
 
     # --- helpers ---------------------------------------------------------------------------------
