@@ -15,15 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import psycopg
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from meeting_functions.gateway import create_gateway
 from meeting_sfu.protocol import MAX_FRAME_BYTES
 from meeting_shared.container import Container
 from meeting_shared.db.migrate import upgrade
 from meeting_shared.settings import Settings
+from tests.services import libpq_url
 
 if TYPE_CHECKING:
     from tests.services import S3Config
@@ -99,6 +103,20 @@ class LiveServer:
     @property
     def mail_file(self) -> Path:
         return self.settings.data_dir / "mail" / "outbox.jsonl"
+
+
+def create_database(server_url: str, name: str) -> str:
+    """A new empty database on the server of ``server_url``; returns its URL."""
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def separate_redis_db(redis_url: str, db: int) -> str:

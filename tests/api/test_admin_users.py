@@ -12,8 +12,6 @@ from typing import Any
 import psycopg
 import pytest
 from PIL import Image
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from meeting_shared.db.migrate import upgrade
 from tests.api.problems import error_fields, expect_problem
@@ -21,11 +19,13 @@ from tests.conftest import (
     PASSWORD,
     Api,
     UserSession,
+    create_database,
+    drop_database,
     free_port,
     production_settings,
     start_live_server,
 )
-from tests.services import S3Config, libpq_url
+from tests.services import S3Config
 
 pytestmark = pytest.mark.integration
 
@@ -204,18 +204,6 @@ async def test_admins_cannot_ban_or_delete_themselves(api: Api) -> None:
     assert (me.json()["status"], me.json()["role"]) == ("active", "admin")
 
 
-def _create_database(server_url: str, name: str) -> None:
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def _drop_database(server_url: str, name: str) -> None:
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
 @pytest.fixture
 async def own_world(
     migrated_postgres: str, redis_url: str, s3_config: S3Config, tmp_path: Path
@@ -223,10 +211,9 @@ async def own_world(
     """A server over a database of its own, so the test knows every administrator there is."""
     name = f"meeting_admins_{uuid.uuid4().hex[:12]}"
     try:
-        await asyncio.to_thread(_create_database, migrated_postgres, name)
+        url = await asyncio.to_thread(create_database, migrated_postgres, name)
     except psycopg.errors.InsufficientPrivilege:
         pytest.skip("the test database role may not create databases")
-    url = make_url(migrated_postgres).set(database=name).render_as_string(hide_password=False)
     try:
         await asyncio.to_thread(upgrade, url)
         settings = production_settings(
@@ -244,7 +231,7 @@ async def own_world(
             await world.aclose()
             await stop()
     finally:
-        await asyncio.to_thread(_drop_database, migrated_postgres, name)
+        await asyncio.to_thread(drop_database, migrated_postgres, name)
 
 
 async def test_the_last_active_admin_cannot_step_down(own_world: Api) -> None:
