@@ -4,11 +4,12 @@ and SeaweedFS (started by ``tests.services``), plus helpers to act as users."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,20 @@ def drop_database(server_url: str, name: str) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+@contextlib.contextmanager
+def private_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A migrated database of its own on the test server, dropped afterwards: for tests that
+    read the outbox, which the session server's relay would otherwise drain first."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    url = create_database(server_url, name)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:  # Alembic runs an event loop of its own
+            pool.submit(upgrade, url).result()
+        yield url
+    finally:
+        drop_database(server_url, name)
 
 
 def separate_redis_db(redis_url: str, db: int) -> str:

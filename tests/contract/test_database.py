@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from alembic import command
 from sqlalchemy import select
 
 from meeting_shared.db.engine import Database
-from meeting_shared.db.migrate import alembic_config, upgrade, upgrade_async
+from meeting_shared.db.migrate import alembic_config, upgrade_async
 from meeting_shared.db.models import Meeting, OutboxEvent, User
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.delivery import local_bus
@@ -30,7 +29,7 @@ from meeting_shared.services.rate_limits import RateLimiter
 from meeting_shared.services.sessions import SessionRevocations
 from meeting_shared.services.user_admin import UserAdminService
 from meeting_shared.state.memory import MemoryStateStore
-from tests.conftest import create_database, drop_database
+from tests.conftest import private_database
 
 pytestmark = pytest.mark.contract
 
@@ -41,12 +40,8 @@ HASHER = PasswordHasher(time_cost=1, memory_kib=8192, parallelism=1)
 def contract_postgres(postgres_url: str) -> Iterator[str]:
     """A database of the module's own: a live test server's relay, polling the shared test
     database, must not publish (and so hide) the outbox events these tests check."""
-    name = f"meeting_contract_{uuid.uuid4().hex[:12]}"
-    url = create_database(postgres_url, name)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # Alembic runs an event loop of its own
-        pool.submit(upgrade, url).result()
-    yield url
-    drop_database(postgres_url, name)
+    with private_database(postgres_url, "meeting_contract") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -7,7 +7,7 @@ import secrets
 import types
 import typing
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -32,7 +32,14 @@ from meeting_shared.kafka import KafkaEventBus
 from meeting_shared.outbox import OutboxRelay
 from meeting_shared.settings import Settings
 from meeting_shared.state.memory import MemoryStateStore
-from tests.conftest import Api, free_port, production_settings, separate_redis_db, start_live_server
+from tests.conftest import (
+    Api,
+    free_port,
+    private_database,
+    production_settings,
+    separate_redis_db,
+    start_live_server,
+)
 from tests.media.test_forwarding import eventually
 from tests.services import S3Config, start_kafka
 
@@ -107,9 +114,17 @@ class Collected:
         return self.events
 
 
+@pytest.fixture(scope="module")
+def events_postgres(postgres_url: str) -> Iterator[str]:
+    """A database of the module's own: the live test server's relay polls the shared one and
+    would publish these tests' outbox events itself."""
+    with private_database(postgres_url, "meeting_events") as url:
+        yield url
+
+
 @pytest.fixture
-async def database(migrated_postgres: str) -> AsyncIterator[Database]:
-    db = Database(migrated_postgres)
+async def database(events_postgres: str) -> AsyncIterator[Database]:
+    db = Database(events_postgres)
     yield db
     await db.aclose()
 
