@@ -66,10 +66,12 @@ from meeting_sfu.protocol import (
 from meeting_sfu.rooms import Connection, Room, RoomRegistry
 from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
+from meeting_shared.db.models import ChatMessage as ChatMessageRow
 from meeting_shared.db.models import LobbyEntry as LobbyRow
 from meeting_shared.db.models import Meeting, Participant, User
 from meeting_shared.errors import Forbidden, MeetingError, Unauthenticated
 from meeting_shared.events import (
+    ChatMessagePosted,
     Event,
     MeetingCancelled,
     ParticipantAdmitted,
@@ -108,6 +110,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter()
 
 JOIN_TIMEOUT_SECONDS = 10.0
+RECENT_CHAT_IDS = 2048
 
 
 class SignalingNode:
@@ -128,6 +131,7 @@ class SignalingNode:
         self.rates = RateMeter(self.traffic)
         self.rooms = RoomRegistry(container.state, node_id, self._media_room)
         self._track_samples: dict[str, tuple[float, int]] = {}  # bytes in at the last heartbeat
+        self._chat_sent: dict[uuid.UUID, None] = {}  # ids of recent chat messages sent to rooms
         bus = container.bus
         bus.subscribe(ParticipantRemoved.event_type, self._on_removed)
         bus.subscribe(ParticipantRoleChanged.event_type, self._on_role_changed)
@@ -138,6 +142,7 @@ class SignalingNode:
         bus.subscribe(ParticipantWaiting.event_type, self._on_waiting)
         bus.subscribe(ParticipantAdmitted.event_type, self._on_lobby_decided)
         bus.subscribe(ParticipantDenied.event_type, self._on_lobby_decided)
+        bus.subscribe(ChatMessagePosted.event_type, self._on_chat_posted)
 
     def _media_room(self, room: Room) -> MediaRoom:
         return MediaRoom(
@@ -415,14 +420,7 @@ class SignalingNode:
                         self.container.unit_of_work(session), limiter=self.container.limiter
                     )
                     message, sender = await service.post(actor, meeting_id, NewMessage(body=body))
-                room.broadcast(
-                    ChatMessage(
-                        id=message.id,
-                        sender=ChatSender(user_id=sender.id, display_name=sender.display_name),
-                        body=message.body,
-                        created_at=message.created_at,
-                    )
-                )
+                self._broadcast_chat(room, message, sender)
             case SetMute(audio=audio, video=video):
                 if audio is not None:
                     connection.info.audio_muted = audio
@@ -518,7 +516,29 @@ class SignalingNode:
             ParticipantUpdated(participant=connection.info)
         )
 
+    def _broadcast_chat(self, room: Room, message: ChatMessageRow, sender: User) -> None:
+        """Send a chat message to the room once, whichever way it reached this node first (the
+        socket that posted it, or the event of a message posted through the API)."""
+        if message.id in self._chat_sent:
+            return
+        self._chat_sent[message.id] = None
+        while len(self._chat_sent) > RECENT_CHAT_IDS:
+            del self._chat_sent[next(iter(self._chat_sent))]
+        room.broadcast(_chat_frame(message, sender))
+
     # --- events from anywhere -----------------------------------------------------------------
+
+    async def _on_chat_posted(self, event: Event) -> None:
+        data = parse_event_data(event)
+        assert isinstance(data, ChatMessagePosted)
+        room = self.rooms.rooms.get(data.meeting_id)
+        if room is None or data.message_id in self._chat_sent:
+            return
+        async with self.container.db.read_session() as session:
+            message = await session.get(ChatMessageRow, data.message_id)
+            sender = await session.get(User, data.sender_id)
+        if message is not None and sender is not None:
+            self._broadcast_chat(room, message, sender)
 
     async def _on_removed(self, event: Event) -> None:
         data = parse_event_data(event)
@@ -596,6 +616,15 @@ class SignalingNode:
         for connection in self.rooms.connections_of(data.user_id):
             connection.send(Removed(by=data.actor_id, reason=reason))
             connection.close(CloseCode.REMOVED, "removed")
+
+
+def _chat_frame(message: ChatMessageRow, sender: User) -> ChatMessage:
+    return ChatMessage(
+        id=message.id,
+        sender=ChatSender(user_id=sender.id, display_name=sender.display_name),
+        body=message.body,
+        created_at=message.created_at,
+    )
 
 
 def _actor(connection: Connection) -> Actor:

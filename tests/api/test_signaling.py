@@ -149,6 +149,39 @@ async def test_chat_is_stamped_by_the_server_stored_and_broadcast(api: Api) -> N
         await peer.socket.close()
 
 
+async def test_chat_posted_through_the_api_reaches_the_room_once(api: Api) -> None:
+    host, guest = await api.user("host"), await api.user("guest")
+    meeting = await api.meeting(host)
+    await _invite(host, meeting["id"], guest)
+    host_peer, _ = await _connect(api, host, meeting["id"])
+    guest_peer, _ = await _connect(api, guest, meeting["id"])
+    posted = await guest.client.post(
+        f"/api/v1/meetings/{meeting['id']}/messages", json={"body": "from the API"}
+    )
+    assert posted.status_code == 201, posted.text
+    for peer in (host_peer, guest_peer):
+        chat = await peer.next("chat")
+        assert chat["body"] == "from the API" and chat["sender"]["user_id"] == str(guest.id)
+        assert chat["id"] == posted.json()["id"]
+    # A message sent on the socket comes once, though its event reaches the node as well.
+    await host_peer.send(type="chat", body="on the socket")
+    await host_peer.send(type="ping", id="after")
+    frames = []
+    async with asyncio.timeout(5):
+        while True:
+            frame = await host_peer.next()
+            if frame["type"] == "pong":
+                break
+            frames.append(frame)
+    await asyncio.sleep(0.3)  # the event has been relayed by now
+    await host_peer.send(type="ping", id="later")
+    while (frame := await host_peer.next())["type"] != "pong":
+        frames.append(frame)
+    assert [f["body"] for f in frames if f["type"] == "chat"] == ["on the socket"]
+    for peer in (host_peer, guest_peer):
+        await peer.socket.close()
+
+
 async def test_bad_frames_get_errors_and_the_node_keeps_serving(api: Api) -> None:
     host, other_host = await api.user("host"), await api.user("other")
     peer, _ = await _connect(api, host, (await api.meeting(host))["id"])
