@@ -292,6 +292,8 @@ async def test_password_meeting_through_the_pre_join_screen(people: Factory) -> 
     await page.get_by_label("Password", exact=True).fill(PASSWORD)
     await page.get_by_role("button", name="Join").click()
     await in_room(guest)
+    # The microphone and camera open alongside the socket: wait until they have.
+    await page.wait_for_function("window.meetingSession.localStream !== null")
     state = await page.evaluate(
         "() => ({mic: window.meetingSession.micOn, camera: window.meetingSession.cameraOn})"
     )

@@ -46,6 +46,12 @@ async def test_hands_roles_chat_history_and_unread(people: Factory, api: Api) ->
     host, ann, ben = await people("host"), await people("ann"), await people("ben")
     meeting = await api.meeting(host.user, title="Controls")
     link = await invite_link(api, host, meeting["id"])
+    # Earlier chat, posted through the API before anyone is in the room: history for all.
+    for i in range(55):
+        posted = await host.user.client.post(
+            f"/api/v1/meetings/{meeting['id']}/messages", json={"body": f"early {i}"}
+        )
+        assert posted.status_code == 201, posted.text
     await asyncio.gather(host.sign_in(f"/join/{meeting['id']}"), ann.sign_in(link))
     await asyncio.gather(in_room(host), in_room(ann))
 
@@ -70,13 +76,6 @@ async def test_hands_roles_chat_history_and_unread(people: Factory, api: Api) ->
     await ann.page.get_by_role("button", name="Lower hand").click()
     await hand.wait_for(state="hidden", timeout=5000)
 
-    # Earlier chat, posted through the API (the room only shows it as history).
-    for i in range(55):
-        posted = await host.user.client.post(
-            f"/api/v1/meetings/{meeting['id']}/messages", json={"body": f"early {i}"}
-        )
-        assert posted.status_code == 201, posted.text
-
     # The host's chat is closed (the people panel took its place): Ann's messages count as
     # unread on the toggle, and reading them clears the count.
     assert await host.page.get_by_test_id("chat-panel").is_hidden()
@@ -98,7 +97,8 @@ async def test_hands_roles_chat_history_and_unread(people: Factory, api: Api) ->
     await toggle.click()
     await unread.wait_for(state="hidden")
     messages = host.page.get_by_test_id("chat-message")
-    assert await messages.count() == 2
+    assert await messages.count() == 52  # the latest 50 of the history, then Ann's two
+    assert (await messages.nth(51).inner_text()).endswith("second from ann")
     assert await toggle.get_attribute("aria-label") == "Chat"
 
     # Ben comes late, in Chinese: the chat so far is there (the latest 50 messages, earlier
