@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from meeting_sfu.signaling import SignalingNode
 from meeting_sfu.signaling import router as signaling_router
+from meeting_shared.background import running
 from meeting_shared.container import Container
 from meeting_shared.outbox import OutboxFeed
 from meeting_shared.settings import Settings, get_settings
@@ -40,15 +41,10 @@ def create_sfu_app(settings: Settings | None = None, container: Container | None
         else:
             await feed.poll()  # take the outbox's current end before accepting anyone
             events = feed.run()
-        tasks = [asyncio.create_task(node.heartbeat()), asyncio.create_task(events)]
         try:
-            yield
+            async with running(node.heartbeat(), events):
+                yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
             await container.aclose()
 
     app = FastAPI(title="meeting-system media node", lifespan=lifespan, openapi_url=None)

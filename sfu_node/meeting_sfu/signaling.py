@@ -175,6 +175,9 @@ class SignalingNode:
                     await self.container.state.set(
                         stats_key(room.meeting_id), stats.model_dump_json(), ttl=3 * interval
                     )
+                live = {t for r in self.rooms.rooms.values() for t in r.media.tracks}
+                for gone in self._track_samples.keys() - live:  # tracks that ended
+                    del self._track_samples[gone]
             except MeetingError:
                 logger.warning("heartbeat not recorded", exc_info=True)
             await asyncio.sleep(interval)
@@ -216,9 +219,6 @@ class SignalingNode:
                     target_bitrate=track.target_bitrate if track.kind == "video" else None,
                 )
             )
-        live = {t.track_id for r in self.rooms.rooms.values() for t in r.media.tracks.values()}
-        for gone in self._track_samples.keys() - live:
-            del self._track_samples[gone]
         return RoomStats(
             meeting_id=room.meeting_id,
             node_id=self.node_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator, Sequence
@@ -18,6 +17,7 @@ from meeting_functions.http.middleware import (
     RequestContextMiddleware,
 )
 from meeting_functions.http.problems import install_problem_handlers
+from meeting_shared.background import running
 from meeting_shared.container import Container
 from meeting_shared.settings import Settings, get_settings
 
@@ -41,21 +41,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     ``app.state.background`` (a media node's heartbeat), in the background. Lambda runs without
     lifespan."""
     container: Container = app.state.container
-    jobs = [
+    jobs = (
         container.relay.run(),
         container.bus.run(),  # Kafka: this process's consumers
         *(start() for start in app.state.background),
-    ]
-    tasks = [asyncio.create_task(job) for job in jobs]
+    )
     tune_garbage_collector()
     try:
-        yield
+        async with running(*jobs):
+            yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         with contextlib.suppress(Exception):
             await container.relay.drain()  # hand over what the last requests recorded
         await container.aclose()
