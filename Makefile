@@ -23,7 +23,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv>=0.9,<1"
 
 install: $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --all-extras
 
 # The browser client (web/): rebuilt when web/dist is missing or older than its sources; npm ci
 # runs again only when package-lock.json changed. Needs Node.js >= 20.19 (Vite 7).
