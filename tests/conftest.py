@@ -89,6 +89,7 @@ def production_settings(
         "ice_host_addresses": ["127.0.0.1"],  # media stays on loopback in tests
         "rate_limit_chat": GENEROUS_LIMIT,
         "log_level": "WARNING",
+        "embedded_ai_node": False,  # tests that need AI start a node (tests/ai/conftest.py)
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

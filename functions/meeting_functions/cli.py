@@ -116,6 +116,22 @@ def sfu(
     )
 
 
+@app.command("gpu-node")
+def gpu_node(
+    model: Annotated[
+        list[str] | None,
+        typer.Option(help="Serve only this model (repeat for several; default: all)"),
+    ] = None,
+) -> None:
+    """Run an AI node: Triton serving speech recognition, emotion and speech synthesis, and the
+    worker that turns meeting speech into captions (AI_HTTP_PORT, AI_GRPC_PORT, AI_METRICS_PORT)."""
+    from meeting_gpu.app import run_gpu_node  # loads the AI stack only for this command
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    asyncio.run(run_gpu_node(settings, model))
+
+
 @admin_app.command("create")
 def admin_create(
     username: Annotated[str, typer.Option(prompt=True)],

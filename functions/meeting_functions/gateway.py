@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -39,6 +40,12 @@ def create_gateway(settings: Settings | None = None, container: Container | None
         app.state.signaling = SignalingNode(app.state.container, settings.node_id)
         app.state.background.append(app.state.signaling.heartbeat)
         app.include_router(signaling_router)
+
+    if settings.embedded_ai_node:  # and an AI node (Triton on this machine's CPU or GPU)
+        from meeting_gpu.app import embedded_ai_node, serve_ai_node
+
+        embedded_ai_node(app.state.container)
+        app.state.background.append(functools.partial(serve_ai_node, app.state.container))
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from meeting_shared.db.engine import Database
 from meeting_shared.db.models import AuditEntry
-from meeting_shared.events import Event, EventBus
+from meeting_shared.events import Event, EventBus, EventData, stream_of
 from meeting_shared.services.pagination import Page, PageRequest, paginate
 
 # Fields that must not be copied into the log (sealed secrets travel in some events).
@@ -23,7 +23,10 @@ class AuditLog:
         self._db = db
 
     def subscribe(self, bus: EventBus) -> None:
-        bus.subscribe("*", self.record, name="audit")
+        # Every domain event; streams (speech on its way to captions) are traffic, not actions.
+        for event_type in sorted(EventData.registry):
+            if stream_of(event_type) is None:
+                bus.subscribe(event_type, self.record, name="audit")
 
     async def record(self, event: Event) -> None:
         subject_type, _, subject_id = event.subject.partition("/")

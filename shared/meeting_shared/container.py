@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meeting_shared.ai.client import AiClient
+from meeting_shared.ai.nodes import AiNodeDirectory
 from meeting_shared.audit import AuditLog
 from meeting_shared.blobs import BlobStore
 from meeting_shared.db.engine import Database
@@ -115,6 +117,8 @@ class Container:
     mailer: Mailer
     meeting_lists: MeetingListCache
     nodes: NodeDirectory
+    ai_nodes: AiNodeDirectory
+    ai: AiClient
     source: str
 
     @classmethod
@@ -128,6 +132,9 @@ class Container:
         bus = build_event_bus(settings, db, state, source)
         sealer = Sealer(settings.jwt_secret)
         mailer = build_mailer(settings)
+        ai_nodes = AiNodeDirectory(
+            state, settings.ai_node_urls, stale_after=settings.ai_node_stale_seconds
+        )
         if source in CONSUMING_ROLES:  # once per deployment's group, not in every process
             notifier = Notifier(db=db, mailer=mailer, sealer=sealer, public_url=settings.public_url)
             notifier.subscribe(bus)
@@ -162,6 +169,7 @@ class Container:
                     "password_reset_confirm": settings.rate_limit_password_reset_confirm,
                     "refresh": settings.rate_limit_refresh,
                     "chat": settings.rate_limit_chat,
+                    "ai": settings.rate_limit_ai,
                 },
             ),
             revocations=SessionRevocations(
@@ -173,6 +181,12 @@ class Container:
             meeting_lists=MeetingListCache(state, ttl=settings.meeting_list_cache_ttl_seconds),
             nodes=NodeDirectory(
                 state, settings.media_nodes, stale_after=settings.media_node_stale_seconds
+            ),
+            ai_nodes=ai_nodes,
+            ai=AiClient(
+                ai_nodes,
+                timeout=settings.ai_request_timeout_seconds,
+                retry_after=settings.ai_retry_after_seconds,
             ),
             source=source,
         )
@@ -187,6 +201,7 @@ class Container:
 
     async def aclose(self) -> None:
         self.hasher.close()
+        await self.ai.aclose()
         await self.bus.aclose()
         await self.blobs.aclose()
         await self.state.aclose()

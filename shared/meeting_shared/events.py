@@ -275,32 +275,51 @@ class RecordingFailed(MeetingEvent):
     reason: str
 
 
-# --- AI tasks and results (issue 6 emits these) --------------------------------------------------
+# --- live captions: streams between media nodes and AI nodes ------------------------------------
 
 
-class AiTaskRequested(MeetingEvent):
-    """Work for an AI node: ``kind`` is asr, emotion_face, emotion_text or synthesis."""
+class StreamEvent(MeetingEvent):
+    """High-volume traffic between nodes, not a state change: it travels on a topic of its own
+    (``<prefix><stream>``, so consumers of domain events never receive it) and is not audited."""
 
-    event_type = "ai.task_requested"
-    task_id: uuid.UUID
-    kind: str
-    user_id: uuid.UUID | None = None
-    input_key: str | None = None  # a blob with the input, when it is too big for an event
+    stream: ClassVar[str]
 
 
-class AiResult(MeetingEvent):
-    """A result: a caption line, an emotion cue, synthesized speech (by blob key)."""
+class AsrRequested(StreamEvent):
+    """A piece of someone's speech, cut by voice activity detection on their media node."""
 
-    event_type = "ai.result"
-    task_id: uuid.UUID
-    kind: str
-    user_id: uuid.UUID | None = None
-    text: str | None = None
-    label: str | None = None
-    score: float | None = None
-    output_key: str | None = None
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
+    event_type = "ai.asr.requested"
+    stream = "ai.asr.requests"
+    segment_id: uuid.UUID
+    user_id: uuid.UUID
+    node_id: str  # the media node whose room gets the caption
+    language: str = ""  # ISO 639-1, or empty to detect
+    started_at: datetime
+    ended_at: datetime
+    sample_rate: int = 16000
+    audio: str  # base64 of mono little-endian PCM16
+
+
+class AsrTranscribed(StreamEvent):
+    """The words of one speech segment, with the sentiment of the line."""
+
+    event_type = "ai.asr.transcribed"
+    stream = "ai.asr.results"
+    segment_id: uuid.UUID
+    user_id: uuid.UUID
+    node_id: str
+    text: str
+    language: str
+    started_at: datetime
+    ended_at: datetime
+    emotion: str | None = None  # positive, neutral or negative
+    emotion_score: float | None = None
+
+
+def stream_of(event_type: str) -> str | None:
+    """The stream an event type travels on, or None for domain events."""
+    cls = EventData.registry.get(event_type)
+    return cls.stream if cls is not None and issubclass(cls, StreamEvent) else None
 
 
 # --- the bus -----------------------------------------------------------------------------------

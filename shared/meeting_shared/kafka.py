@@ -1,7 +1,9 @@
 """The event bus on Apache Kafka (aiokafka): what links the functions and the long-lived nodes.
 
-All events travel on one topic, ``<prefix>events``, keyed by meeting or user, so that the events
-of one meeting (or one user) stay in order for every consumer. The producer is idempotent (a
+Domain events travel on one topic, ``<prefix>events``, keyed by meeting or user, so that the
+events of one meeting (or one user) stay in order for every consumer. Streams (speech on its way to
+captions, and the captions back) have topics of their own, ``<prefix><stream>``: a process reads
+a stream's topic only when one of its consumers wants that stream. The producer is idempotent (a
 retried send is not written twice). Each process consumes with one group: the gateway's workers
 share ``<prefix>gateway`` (each event is handled by one of them), every media node has a group of
 its own (each node must see every removal and every end). Offsets are committed after the
@@ -26,7 +28,7 @@ from pydantic import ValidationError
 
 from meeting_shared.delivery import Deliveries, EventHandler
 from meeting_shared.errors import Unavailable
-from meeting_shared.events import Event
+from meeting_shared.events import Event, EventData, stream_of
 from meeting_shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,15 @@ PARTITIONS = 6  # per-key order is all consumers need; partitions let a group's 
 def topics(settings: Settings) -> tuple[str, str]:
     """The events topic and its dead-letter topic."""
     return f"{settings.kafka_topic_prefix}events", f"{settings.kafka_topic_prefix}events.dlq"
+
+
+def stream_topics(settings: Settings) -> dict[str, str]:
+    """Every stream's topic, by event type."""
+    return {
+        event_type: f"{settings.kafka_topic_prefix}{stream}"
+        for event_type in EventData.registry
+        if (stream := stream_of(event_type)) is not None
+    }
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -69,6 +80,7 @@ class KafkaEventBus:
         self.settings = settings
         self.deliveries = deliveries
         self.topic, self.dlq_topic = topics(settings)
+        self.stream_topics = stream_topics(settings)
         self._options = client_options(settings)
         # A new group starts at the beginning (the audit log wants every event), except where
         # only what happens from now on matters (a media node acting on live rooms).
@@ -86,7 +98,8 @@ class KafkaEventBus:
         await admin.start()
         try:
             existing = set(await admin.list_topics())
-            missing = [t for t in (self.topic, self.dlq_topic) if t not in existing]
+            wanted = (self.topic, self.dlq_topic, *sorted(set(self.stream_topics.values())))
+            missing = [t for t in wanted if t not in existing]
             if missing:
                 with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
                     await admin.create_topics(
@@ -128,7 +141,7 @@ class KafkaEventBus:
             producer = await self._started_producer()
             sent = [
                 await producer.send(
-                    self.topic,
+                    self.stream_topics.get(event.type, self.topic),
                     value=event.model_dump_json().encode(),
                     key=event.key.encode(),
                     headers=[("type", event.type.encode())],
@@ -176,10 +189,22 @@ class KafkaEventBus:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 15.0)
 
+    def consumed_topics(self) -> list[str]:
+        """The topics this process's consumers need: domain events and the streams they want."""
+        wanted = {
+            self.stream_topics.get(event_type, self.topic)
+            for event_type in EventData.registry
+            if self.deliveries.wants(event_type)
+        }
+        return sorted(wanted)
+
     async def _consume(self) -> None:
         await self.ensure_topics()
+        topics = self.consumed_topics()
+        if not topics:
+            await asyncio.Event().wait()  # nothing to consume here: idle until cancelled
         consumer = AIOKafkaConsumer(
-            self.topic,
+            *topics,
             **self._options,
             group_id=self.deliveries.group,
             enable_auto_commit=False,

@@ -137,6 +137,31 @@ class Settings(BaseSettings):
     kafka_sasl_password: str = ""
     kafka_ssl_cafile: str = Field(default="", description="CA bundle for SSL/SASL_SSL brokers")
 
+    # AI nodes (Triton): `meeting gpu-node`, or embedded in `meeting serve`
+    embedded_ai_node: bool = Field(
+        default=True,
+        description="`meeting serve` also runs an AI node (off when `meeting gpu-node` runs)",
+    )
+    ai_node_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Triton HTTP URLs of AI nodes (default: the nodes that announce themselves)",
+    )
+    ai_node_host: str = Field(
+        default="127.0.0.1", description="Address this AI node binds and announces"
+    )
+    ai_http_port: int = 8000
+    ai_grpc_port: int = 8001
+    ai_metrics_port: int = 8002
+    ai_model_dir: Path | None = Field(
+        default=None, description="Where model files are prepared (default: DATA_DIR/models)"
+    )
+    ai_cpu_threads: int = Field(default=0, ge=0, description="Per model on CPU; 0 = all cores")
+    ai_request_timeout_seconds: float = Field(default=30.0, gt=0)
+    ai_node_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    ai_node_stale_seconds: float = Field(default=15.0, gt=0)
+    ai_retry_after_seconds: int = Field(default=10, ge=1, description="Told to callers on 503")
+    rate_limit_ai: str = "60/60"
+
     # Mail (password reset, invites): SMTP when configured, else a file sink
     smtp_host: str = ""
     smtp_port: int = 587
@@ -145,7 +170,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     mail_from: str = "meeting-system <no-reply@localhost>"
 
-    @field_validator("allowed_origins", "ice_host_addresses", "turn_urls", mode="before")
+    @field_validator(
+        "allowed_origins", "ice_host_addresses", "turn_urls", "ai_node_urls", mode="before"
+    )
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -183,6 +210,7 @@ class Settings(BaseSettings):
             self.rate_limit_password_reset_confirm,
             self.rate_limit_refresh,
             self.rate_limit_chat,
+            self.rate_limit_ai,
         ):
             parse_rate(spec)
         if self.environment is Environment.PRODUCTION:
@@ -209,6 +237,10 @@ class Settings(BaseSettings):
         if self.cookie_secure is not None:
             return self.cookie_secure
         return self.environment is Environment.PRODUCTION
+
+    @property
+    def model_dir(self) -> Path:
+        return self.ai_model_dir or self.data_dir / "models"
 
     @property
     def uses_kafka(self) -> bool:
