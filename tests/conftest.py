@@ -28,6 +28,7 @@ from meeting_sfu.protocol import MAX_FRAME_BYTES
 from meeting_shared.container import Container
 from meeting_shared.db.migrate import upgrade
 from meeting_shared.settings import Settings
+from tests.ai_nodes import AiNodeProcess, ai_node_process
 from tests.services import libpq_url
 
 if TYPE_CHECKING:
@@ -203,6 +204,22 @@ async def live_server(
     server, stop = await start_live_server(settings)
     yield server
     await stop()
+
+
+@pytest.fixture(scope="session")
+def ai_node(
+    migrated_postgres: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AiNodeProcess]:
+    """A real AI node (Triton on the CPU, every model) that announces itself in the session's
+    Redis, so the session's live server finds it as a production gateway would."""
+    ports = (free_port(), free_port(), free_port())
+    with ai_node_process(
+        tmp_path_factory.mktemp("ai-node"),
+        ports,
+        DATABASE_URL=migrated_postgres,
+        REDIS_URL=redis_url,
+    ) as node:
+        yield node
 
 
 @dataclass
