@@ -9,6 +9,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from meeting_functions.ai.routes import ROUTERS as AI_ROUTERS
 from meeting_functions.http.app import create_function_app
 from meeting_functions.media.blob_routes import ROUTERS as BLOB_ROUTERS
 from meeting_functions.media.routes import ROUTERS as MEDIA_ROUTERS
@@ -30,7 +31,7 @@ def create_gateway(settings: Settings | None = None, container: Container | None
     settings = settings or get_settings()
     app = create_function_app(
         title="meeting-system",
-        routers=(*USER_ROUTERS, *MEETING_ROUTERS, *MEDIA_ROUTERS, *BLOB_ROUTERS),
+        routers=(*USER_ROUTERS, *MEETING_ROUTERS, *MEDIA_ROUTERS, *BLOB_ROUTERS, *AI_ROUTERS),
         settings=settings,
         container=container,
         source="gateway",

@@ -89,6 +89,14 @@ class RateLimited(MeetingError):
         self.retry_after = max(1, int(retry_after + 0.999))
 
 
+class NotServed(MeetingError):
+    """A capability the system defines but no installed component provides."""
+
+    status = 501
+    code = "not_served"
+    title = "Not served"
+
+
 class Unavailable(MeetingError):
     """A backing service (database, state store, blob store, ...) cannot be reached."""
 

@@ -9,6 +9,7 @@ the signed-in people themselves are made once per module.
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import uuid
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
@@ -30,7 +32,9 @@ from meeting_shared.container import Container
 from meeting_shared.db.models import DeadLetter
 from meeting_shared.delivery import DatabaseDeadLetters
 from meeting_shared.events import UserUpdated
+from tests.ai_nodes import AiNodeProcess
 from tests.conftest import PASSWORD, Api, LiveServer, UserSession
+from tests.speech import wav_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -127,6 +131,7 @@ class Row:
     target: Literal["guest", "victim", "user"] = "guest"  # whom ``{user_id}`` names
     prepare: Prepare | None = None
     fresh_caller: bool = False  # the action spends the caller's session or account
+    meeting: bool = False  # a meeting to name in the body or query though not in the path
 
     @property
     def key(self) -> tuple[str, str]:
@@ -158,6 +163,7 @@ def guest_login(world: World) -> dict[str, Any]:
     return {"json": {"login": world.people["guest"].username, "password": PASSWORD}}
 
 
+SILENCE_WAV = base64.b64encode(wav_bytes(np.zeros(8000, np.float32), 16000)).decode()
 UPLOAD = {"filename": "notes.png", "content_type": "image/png", "size": 1024}
 
 
@@ -326,6 +332,33 @@ ROWS: tuple[Row, ...] = (
     # Content is for the owner and meeting members only: moderators see metadata and can delete.
     Row("GET", "/media/{media_id}/download", Expect(401, 409, 404, 404, 404)),
     Row("GET", "/media/{media_id}/thumbnail", Expect(401, 409, 404, 404, 404)),
+    # ai function: the models for anyone signed in (an AI node runs: see ``cast``), a
+    # meeting's AI setup for its members (read) and managers (change)
+    Row("POST", "/ai/asr", signed_in(200), lambda _w: {"json": {"audio": SILENCE_WAV}}),
+    Row("POST", "/ai/emotion", signed_in(200), json_body(text="What a good meeting")),
+    Row("POST", "/ai/synthesis", signed_in(200), json_body(text="Hello")),
+    Row(
+        "POST",
+        "/ai/batch",
+        signed_in(200),
+        json_body(items=[{"id": "a", "task": "emotion", "input": {"text": "fine"}}]),
+    ),
+    Row(
+        "GET",
+        "/ai/setup",
+        members(200),
+        lambda w: {"params": {"meeting_id": w.ids["meeting_id"]}},
+        meeting=True,
+    ),
+    Row(
+        "PUT",
+        "/ai/setup",
+        managers(200),
+        lambda w: {"json": {"meeting_id": w.ids["meeting_id"], "enabled": True}},
+        meeting=True,
+    ),
+    Row("GET", "/ai/info", signed_in(200)),
+    Row("GET", "/ai/health", signed_in(200)),
     # the API description is public
     Row("GET", "/openapi.json", everyone(200)),
 )
@@ -339,7 +372,7 @@ CASES = [pytest.param(row, caller, id=case_id(row, caller)) for row in ROWS for 
 
 
 @pytest.fixture(scope="module")
-async def cast(live_server: LiveServer) -> AsyncIterator[Cast]:
+async def cast(live_server: LiveServer, ai_node: AiNodeProcess) -> AsyncIterator[Cast]:
     api = Api(live_server)
     try:
         cast = Cast(
@@ -364,7 +397,7 @@ async def build_world(cast: Cast, row: Row, caller: Caller) -> World:
     if row.fresh_caller and caller != "anonymous":
         people[caller] = await (api.admin() if caller == "admin" else api.user(caller))
     world = World(api, people)
-    if "{meeting_id}" in row.path:
+    if "{meeting_id}" in row.path or row.meeting:
         world.ids["meeting_id"] = (await api.meeting(people["host"]))["id"]
         for invitee in ("user", "guest"):
             invite = {"user_id": str(people[invitee].id)}

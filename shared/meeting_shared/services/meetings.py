@@ -67,13 +67,19 @@ MeetingPassword = Annotated[str, StringConstraints(min_length=4, max_length=64)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
+# "auto" (detect per line) or an ISO 639-1 code Whisper knows.
+CaptionLanguage = Annotated[str, StringConstraints(pattern=r"^(auto|[a-z]{2,3})$")]
+
+
 class MeetingSettings(BaseModel):
     video: bool = True
     audio: bool = True
     screen_share: bool = True
     chat: bool = True
     recording: bool = False
-    ai: bool = False
+    ai: bool = Field(default=False, description="Live captions, transcript and AI cues")
+    ai_language: CaptionLanguage = Field(default="auto", description="Spoken language")
+    ai_emotion: bool = Field(default=True, description="Emotion cues (when ai is on)")
     mute_on_join: bool = False
     require_approval: bool = False
 
@@ -85,6 +91,8 @@ class MeetingSettingsChange(BaseModel):
     chat: bool | None = None
     recording: bool | None = None
     ai: bool | None = None
+    ai_language: CaptionLanguage | None = None
+    ai_emotion: bool | None = None
     mute_on_join: bool | None = None
     require_approval: bool | None = None
 
