@@ -23,6 +23,7 @@ from meeting_shared.services.meeting_lists import MeetingListCache
 from meeting_shared.services.nodes import NodeDirectory
 from meeting_shared.services.rate_limits import RateLimiter
 from meeting_shared.services.sessions import SessionRevocations
+from meeting_shared.services.transcripts import TranscriptRecorder
 from meeting_shared.settings import Settings
 from meeting_shared.state import StateStore
 
@@ -139,6 +140,7 @@ class Container:
             notifier = Notifier(db=db, mailer=mailer, sealer=sealer, public_url=settings.public_url)
             notifier.subscribe(bus)
             AuditLog(db).subscribe(bus)
+            TranscriptRecorder(db).subscribe(bus)
         return cls(
             settings=settings,
             db=db,

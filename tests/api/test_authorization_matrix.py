@@ -311,6 +311,7 @@ ROWS: tuple[Row, ...] = (
     Row("GET", f"{M}/messages", members(200)),
     Row("POST", f"{M}/messages", members(201), json_body(body="hello")),
     Row("GET", f"{M}/recordings", members(200)),
+    Row("GET", f"{M}/transcript", members(200)),
     Row("GET", f"{M}/room", members_and_admins(200)),
     Row("GET", f"{M}/room/stats", members_and_admins(404)),
     Row("GET", "/admin/meetings", admins(200)),

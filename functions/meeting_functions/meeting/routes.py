@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import AwareDatetime
 
 from meeting_functions.http.deps import (
@@ -48,6 +49,12 @@ from meeting_shared.services.meetings import (
 from meeting_shared.services.nodes import NodeStatus
 from meeting_shared.services.pagination import Page
 from meeting_shared.services.rooms import RoomStats, RoomStatus, room_stats, room_status
+from meeting_shared.services.transcripts import (
+    Transcript,
+    TranscriptService,
+    as_text,
+    as_webvtt,
+)
 
 meetings = APIRouter(tags=["meetings"])
 admin = APIRouter(prefix="/admin", tags=["admin"])
@@ -278,6 +285,29 @@ async def post_message(
     meeting_id: uuid.UUID, message: NewMessage, actor: ActorDep, service: ChatDep
 ) -> ChatMessagePublic:
     return ChatMessagePublic.of(*await service.post(actor, meeting_id, message))
+
+
+@meetings.get(
+    "/meetings/{meeting_id}/transcript",
+    response_model=Transcript,
+    responses={
+        200: {"content": {"text/plain": {}, "text/vtt": {}}, "description": "The caption lines"}
+    },
+)
+async def transcript(
+    meeting_id: uuid.UUID,
+    actor: ActorDep,
+    uow: UowDep,
+    format: Annotated[Literal["json", "text", "vtt"], Query()] = "json",
+    q: Annotated[str, Query(max_length=200, description="Words every line must contain")] = "",
+) -> Response:
+    """What was said, from the live captions: JSON, plain text or WebVTT; searchable."""
+    found = await TranscriptService(uow).read(actor, meeting_id, q)
+    if format == "text":
+        return PlainTextResponse(as_text(found))
+    if format == "vtt":
+        return PlainTextResponse(as_webvtt(found), media_type="text/vtt")
+    return JSONResponse(found.model_dump(mode="json"))
 
 
 @meetings.get("/meetings/{meeting_id}/recordings", response_model=list[RecordingPublic])

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -210,6 +211,24 @@ class ChatMessage(Base):
     meeting_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
     sender_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class TranscriptLine(Base):
+    """One caption line: what someone said in a meeting, as the AI node heard it."""
+
+    __tablename__ = "transcript_lines"
+    __table_args__ = (Index("ix_transcript_lines_meeting_started", "meeting_id", "started_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # the speech segment's id
+    meeting_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    speaker_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True))
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True))
+    emotion: Mapped[str | None] = mapped_column(String(16))
+    emotion_score: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = _created_at()
 
 
