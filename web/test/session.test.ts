@@ -1,10 +1,18 @@
-// The room's signaling state machine against a scripted socket: joining, failing to join, and
-// which endings bring a rejoin (the join page reconnects when `reconnectable` says so).
+// The room's signaling state machine against a scripted socket: joining, failing to join, which
+// endings bring a rejoin (the join page reconnects when `reconnectable` says so), and the AI
+// frames (captions, emotion cues, announcements).
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import "../src/i18n/catalogs";
 import { setLocale } from "../src/i18n";
 import type { JoinTicket } from "../src/api/meetings";
-import { RoomSession } from "../src/room/session";
+import { RoomSession, type Change, type StartState } from "../src/room/session";
+
+/** The session's change events, in order. */
+function changes(session: RoomSession): Change[] {
+  const seen: Change[] = [];
+  session.addEventListener("change", (event) => seen.push((event as CustomEvent<Change>).detail));
+  return seen;
+}
 
 class ScriptedSocket {
   static last: ScriptedSocket | null = null;
@@ -27,6 +35,10 @@ class ScriptedSocket {
   }
   close(): void {
     this.readyState = 3;
+  }
+  /** The frames of one type this client sent. */
+  sentOf(type: string): Record<string, unknown>[] {
+    return this.sent.filter((frame) => frame.type === type);
   }
   receive(frame: Record<string, unknown>): void {
     this.onmessage?.({ data: JSON.stringify(frame) });
@@ -56,13 +68,16 @@ const joined = {
   ice_servers: [],
 };
 
-async function joinedSession(): Promise<[RoomSession, ScriptedSocket]> {
+async function joinedSession(
+  start: StartState = { mic: false, camera: false },
+  snapshot: Record<string, unknown> = joined,
+): Promise<[RoomSession, ScriptedSocket]> {
   // No camera or microphone in this environment: the session goes on without them.
-  const session = new RoomSession(ticket, { audio: false, video: false }, { mic: false, camera: false });
+  const session = new RoomSession(ticket, { audio: false, video: false }, start);
   const started = session.start();
   await vi.waitFor(() => expect(ScriptedSocket.last?.sent[0]).toBeDefined());
   const socket = ScriptedSocket.last!;
-  socket.receive(joined);
+  socket.receive(snapshot);
   await started;
   return [session, socket];
 }
@@ -112,5 +127,146 @@ describe("the room session", () => {
     session.leave();
     expect(session.status).toBe("left");
     expect(session.reconnectable).toBe(false);
+  });
+});
+
+describe("the room session's AI frames", () => {
+  beforeEach(() => {
+    setLocale("en");
+    localStorage.clear();
+    vi.stubGlobal("WebSocket", ScriptedSocket);
+  });
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    vi.useRealTimers();
+    localStorage.clear();
+  });
+
+  const withAi = {
+    ...joined,
+    meeting: { id: "m1", title: "Standup", settings: { ai: true, ai_language: "auto" } },
+    participants: [
+      { user_id: "u2", participant_id: "p2", display_name: "Bob", role: "participant", joined_at: "2026-11-28T10:00:00Z", tracks: [] },
+    ],
+  };
+  const caption = (id: string, text: string) => ({
+    type: "caption",
+    id,
+    user_id: "u2",
+    display_name: "Bob",
+    text,
+    started_at: "2026-11-28T10:00:01Z",
+    ended_at: "2026-11-28T10:00:03Z",
+    language: "en",
+    emotion: { label: "positive", score: 0.6 },
+  });
+
+  it("reads the AI settings of the snapshot", async () => {
+    const [plain] = await joinedSession();
+    expect(plain.aiEnabled).toBe(false);
+    const [session] = await joinedSession(undefined, withAi);
+    expect(session.aiEnabled).toBe(true);
+    expect(session.meetingSettings.ai_language).toBe("auto");
+  });
+
+  it("keeps caption lines in arrival order and says so", async () => {
+    const [session, socket] = await joinedSession(undefined, withAi);
+    const seen = changes(session);
+    socket.receive(caption("c1", "Good morning"));
+    socket.receive(caption("c2", "Shall we start?"));
+    await vi.waitFor(() => expect(session.captions).toHaveLength(2));
+    expect(session.captions.map((line) => line.text)).toEqual(["Good morning", "Shall we start?"]);
+    expect(session.captions[0]).not.toHaveProperty("type");
+    expect(session.captions[0]!.emotion).toEqual({ label: "positive", score: 0.6 });
+    expect(seen.filter((change) => change === "captions")).toHaveLength(2);
+  });
+
+  it("keeps each person's latest emotion cue for a few seconds, and forgets those who leave", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(new Date("2026-11-28T10:00:00Z"));
+    const [session, socket] = await joinedSession(undefined, withAi);
+    const seen = changes(session);
+    socket.receive({ type: "emotion", user_id: "u2", label: "happy", score: 0.9 });
+    await vi.waitFor(() => expect(seen).toContain("emotion"));
+    expect(session.emotions.get("u2", Date.now())).toEqual({ label: "happy", score: 0.9 });
+    vi.setSystemTime(new Date("2026-11-28T10:00:06Z"));
+    expect(session.emotions.get("u2", Date.now())).toBeNull(); // no update for over 5 s
+
+    socket.receive({ type: "emotion", user_id: "u2", label: "sad", score: 0.4 });
+    socket.receive({ type: "participant_left", user_id: "u2", reason: "left" });
+    await vi.waitFor(() => expect(session.participants.size).toBe(0));
+    expect(session.emotions.get("u2", Date.now())).toBeNull();
+  });
+
+  it("keeps announcements, the sender's own included", async () => {
+    const [session, socket] = await joinedSession(undefined, withAi);
+    const seen = changes(session);
+    socket.receive({
+      type: "announcement",
+      id: "a1",
+      user_id: "u1",
+      display_name: "Ann",
+      text: "Break until 11",
+      audio_url: "https://media.test/a1.wav",
+    });
+    await vi.waitFor(() => expect(session.announcements).toHaveLength(1));
+    expect(session.announcements[0]).toMatchObject({ display_name: "Ann", text: "Break until 11" });
+    expect(seen).toContain("announcement");
+  });
+
+  it("says nothing about emotion cues on join while they are allowed", async () => {
+    const [session, socket] = await joinedSession();
+    expect(session.emotionCues).toBe(true);
+    expect(socket.sentOf("set_emotion_cues")).toEqual([]);
+  });
+
+  it("refuses emotion cues on every join while the saved preference is off", async () => {
+    localStorage.setItem("meeting.room.emotionCues", "false");
+    const [session, socket] = await joinedSession();
+    expect(session.emotionCues).toBe(false);
+    expect(socket.sentOf("set_emotion_cues")).toEqual([{ type: "set_emotion_cues", enabled: false }]);
+    // a lost connection: the join page makes a new session, which says it again
+    socket.drop(1006);
+    const [, again] = await joinedSession({ mic: false, camera: false, rejoin: true });
+    expect(again).not.toBe(socket);
+    expect(again.sentOf("set_emotion_cues")).toEqual([{ type: "set_emotion_cues", enabled: false }]);
+  });
+
+  it("follows the start state over the saved preference", async () => {
+    const [, socket] = await joinedSession({ mic: false, camera: false, emotionCues: false });
+    expect(socket.sentOf("set_emotion_cues")).toEqual([{ type: "set_emotion_cues", enabled: false }]);
+  });
+
+  it("sends the emotion-cue switch as it is toggled", async () => {
+    const [session, socket] = await joinedSession();
+    session.setEmotionCues(false);
+    session.setEmotionCues(true);
+    expect(socket.sentOf("set_emotion_cues")).toEqual([
+      { type: "set_emotion_cues", enabled: false },
+      { type: "set_emotion_cues", enabled: true },
+    ]);
+    expect(session.emotionCues).toBe(true);
+  });
+
+  it("sends announcements of 1 to 500 characters, trimmed", async () => {
+    const [session, socket] = await joinedSession(undefined, withAi);
+    expect(session.announce("  Break until 11 ")).toBe(true);
+    expect(session.announce("   ")).toBe(false);
+    expect(session.announce("x".repeat(501))).toBe(false);
+    expect(session.announce("x".repeat(500))).toBe(true);
+    expect(session.announce("🎉".repeat(500))).toBe(true); // characters, not UTF-16 units
+    expect(socket.sentOf("announce")).toEqual([
+      { type: "announce", text: "Break until 11" },
+      { type: "announce", text: "x".repeat(500) },
+      { type: "announce", text: "🎉".repeat(500) },
+    ]);
+  });
+
+  it("shows the node's refusal of an announcement like any error", async () => {
+    const [session, socket] = await joinedSession(undefined, withAi);
+    session.announce("Hello");
+    socket.receive({ type: "error", code: "not_meeting_manager", message: "hosts only", in_reply_to: "announce" });
+    await vi.waitFor(() => expect(session.notices.at(-1)?.code).toBe("not_meeting_manager"));
+    expect(session.notices.at(-1)).toMatchObject({ level: "error", code: "not_meeting_manager", text: "Only the host can do that." });
   });
 });

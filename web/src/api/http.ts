@@ -70,10 +70,13 @@ export interface RequestOptions {
   /** A raw body (FormData, Blob) sent as it is. */
   raw?: BodyInit;
   signal?: AbortSignal;
+  /** Read the answer as bytes (a download, audio) and ask for this type; errors stay problem
+   * documents. */
+  blob?: string;
 }
 
 async function send<T>(method: string, path: string, options: RequestOptions = {}): Promise<[number, T]> {
-  const headers: Record<string, string> = { Accept: "application/json" };
+  const headers: Record<string, string> = { Accept: options.blob ?? "application/json" };
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
   const csrf = cookie(CSRF_COOKIE);
   if (method !== "GET" && csrf) headers[CSRF_HEADER] = csrf;
@@ -90,6 +93,7 @@ async function send<T>(method: string, path: string, options: RequestOptions = {
     if (error instanceof DOMException && error.name === "AbortError") throw error;
     throw new Unreachable();
   }
+  if (response.ok && options.blob !== undefined) return [response.status, (await response.blob()) as T];
   const text = await response.text();
   let data: unknown = null;
   try {
@@ -145,8 +149,8 @@ export async function request<T>(
   }
 }
 
-export async function get<T>(path: string): Promise<T> {
-  return (await request<T>("GET", path))[1];
+export async function get<T>(path: string, signal?: AbortSignal): Promise<T> {
+  return (await request<T>("GET", path, { signal }))[1];
 }
 
 export async function post<T>(path: string, body?: unknown): Promise<T> {
@@ -159,6 +163,15 @@ export async function patch<T>(path: string, body: unknown): Promise<T> {
 
 export async function put<T>(path: string, body?: unknown): Promise<T> {
   return (await request<T>("PUT", path, { body }))[1];
+}
+
+/** Bytes from `path` (a file to save, a sound to play), with the session cookie. */
+export async function getBlob(path: string, accept: string, signal?: AbortSignal): Promise<Blob> {
+  return (await request<Blob>("GET", path, { blob: accept, signal }))[1];
+}
+
+export async function postBlob(path: string, body: unknown, accept: string, signal?: AbortSignal): Promise<Blob> {
+  return (await request<Blob>("POST", path, { body, blob: accept, signal }))[1];
 }
 
 export async function del(path: string): Promise<void> {

@@ -15,6 +15,8 @@ export interface MeetingSettings {
   chat: boolean;
   recording: boolean;
   ai: boolean;
+  /** The language captions are transcribed in: "auto" (detected) or an ISO 639-1 code. */
+  ai_language: string;
   mute_on_join: boolean;
   require_approval: boolean;
 }

@@ -1,6 +1,7 @@
 // Every feature's messages; one import per feature file.
 import { account } from "./account";
 import { admin } from "./admin";
+import { ai } from "./ai";
 import { common } from "./common";
 import { register } from "./index";
 import { media } from "./media";
@@ -15,3 +16,4 @@ register(media);
 register(admin);
 register(widgets);
 register(room);
+register(ai);

@@ -25,9 +25,29 @@ export const DEFAULT_SETTINGS: MeetingSettings = {
   screen_share: true,
   recording: false,
   ai: false,
+  ai_language: "auto",
 };
 
-export const SETTING_NAMES = Object.keys(DEFAULT_SETTINGS) as (keyof MeetingSettings)[];
+/** The settings that are on or off (a checkbox each). */
+export type SwitchSetting = { [K in keyof MeetingSettings]: MeetingSettings[K] extends boolean ? K : never }[keyof MeetingSettings];
+
+const ALL_SETTINGS = Object.keys(DEFAULT_SETTINGS) as (keyof MeetingSettings)[];
+
+export const SETTING_NAMES = ALL_SETTINGS.filter((name) => typeof DEFAULT_SETTINGS[name] === "boolean") as SwitchSetting[];
+
+/** The languages captions can be asked for ("auto": detected), each named in itself. */
+export const AI_LANGUAGES: readonly { code: string; name: string }[] = [
+  { code: "en", name: "English" },
+  { code: "zh", name: "中文" },
+  { code: "es", name: "Español" },
+  { code: "fr", name: "Français" },
+  { code: "de", name: "Deutsch" },
+  { code: "ja", name: "日本語" },
+  { code: "pt", name: "Português" },
+  { code: "ru", name: "Русский" },
+  { code: "ko", name: "한국어" },
+  { code: "it", name: "Italiano" },
+];
 
 export interface MeetingForm {
   title: string;
@@ -138,11 +158,11 @@ export function changeFromForm(before: MeetingForm, after: MeetingForm): Meeting
   if (after.end !== before.end) change.end_time = instant(after.end);
   if (after.removePassword) change.password = null;
   else if (after.password) change.password = after.password;
-  const settings: Partial<MeetingSettings> = {};
-  for (const name of SETTING_NAMES) {
+  const settings: Partial<Record<keyof MeetingSettings, unknown>> = {};
+  for (const name of ALL_SETTINGS) {
     if (after.settings[name] !== before.settings[name]) settings[name] = after.settings[name];
   }
-  if (Object.keys(settings).length > 0) change.settings = settings;
+  if (Object.keys(settings).length > 0) change.settings = settings as Partial<MeetingSettings>;
   return Object.keys(change).length > 0 ? change : null;
 }
 

@@ -3,11 +3,12 @@
 // what changed. Errors from the API appear next to the field they name.
 
 import { ApiError } from "../api/http";
-import { createMeeting, getMeeting, updateMeeting, type Meeting, type MeetingSettings } from "../api/meetings";
+import { createMeeting, getMeeting, updateMeeting, type Meeting } from "../api/meetings";
 import { navigate, type Page } from "../app/router";
 import { update } from "../app/store";
 import { t } from "../i18n";
 import {
+  AI_LANGUAGES,
   changeFromForm,
   draftFromForm,
   emptyForm,
@@ -17,6 +18,7 @@ import {
   SETTING_NAMES,
   shiftEnd,
   type MeetingForm,
+  type SwitchSetting,
 } from "../meetings/model";
 import { h } from "../ui/dom";
 
@@ -82,7 +84,24 @@ function render(root: HTMLElement, meeting: Meeting | null): void {
   });
   const settings = Object.fromEntries(
     SETTING_NAMES.map((name) => [name, h("input", { name: `settings.${name}`, type: "checkbox", checked: initial.settings[name] })]),
-  ) as Record<keyof MeetingSettings, HTMLInputElement>;
+  ) as Record<SwitchSetting, HTMLInputElement>;
+  // the language captions are transcribed in, asked only when the AI features are on
+  const aiLanguage = h(
+    "select",
+    { name: "settings.ai_language" },
+    h("option", { value: "auto" }, t("setting.ai_language.auto")),
+    ...AI_LANGUAGES.map(({ code, name }) => h("option", { value: code, lang: code }, name)),
+  );
+  if (![...aiLanguage.options].some((option) => option.value === initial.settings.ai_language)) {
+    aiLanguage.append(h("option", { value: initial.settings.ai_language }, initial.settings.ai_language)); // kept as it is
+  }
+  aiLanguage.value = initial.settings.ai_language;
+  const aiLanguageField = field("settings.ai_language", t("setting.ai_language"), aiLanguage, t("setting.ai_language.hint"));
+  const showAiLanguage = () => {
+    aiLanguageField.hidden = !settings.ai.checked;
+  };
+  settings.ai.addEventListener("change", showAiLanguage);
+  showAiLanguage();
 
   const problem = h("p", { class: "alert", role: "alert", "data-testid": "form-error", hidden: true });
   const submit = h("button", { type: "submit", class: "primary", "data-testid": "save-meeting" }, editing ? t("common.save") : t("form.schedule"));
@@ -129,6 +148,7 @@ function render(root: HTMLElement, meeting: Meeting | null): void {
       { class: "settings" },
       h("legend", {}, t("form.settings")),
       ...SETTING_NAMES.map((name) => field(`settings.${name}`, t(`setting.${name}`), settings[name], t(`setting.${name}.hint`))),
+      aiLanguageField,
     ),
     h(
       "div",
@@ -148,7 +168,10 @@ function render(root: HTMLElement, meeting: Meeting | null): void {
     password: password.disabled ? "" : password.value,
     removePassword: removePassword.checked,
     maxParticipants: Number(maxParticipants.value),
-    settings: Object.fromEntries(SETTING_NAMES.map((name) => [name, settings[name].checked])) as unknown as MeetingSettings,
+    settings: {
+      ...(Object.fromEntries(SETTING_NAMES.map((name) => [name, settings[name].checked])) as Record<SwitchSetting, boolean>),
+      ai_language: aiLanguage.value,
+    },
   });
 
   const clearErrors = () => {

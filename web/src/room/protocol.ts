@@ -1,6 +1,7 @@
 // Signaling protocol v1 (sfu_node/meeting_sfu/protocol.py, docs/signaling.md): the frames this
 // client sends and the ones it reads.
 
+import type { TranscriptLine } from "../api/ai";
 import { t } from "../i18n";
 
 export type Source = "microphone" | "camera" | "screen";
@@ -47,6 +48,32 @@ export interface ChatFrame {
   created_at: string;
 }
 
+/** One finished caption line (meetings with `settings.ai` on). */
+export type CaptionFrame = { type: "caption" } & TranscriptLine;
+
+export type FaceEmotion = "angry" | "disgust" | "fear" | "happy" | "sad" | "surprise" | "neutral";
+
+/** A facial-expression cue for a participant (about once a second at most). */
+export interface EmotionFrame {
+  type: "emotion";
+  user_id: string;
+  label: FaceEmotion;
+  score: number;
+}
+
+/** A host's announcement; `audio_url` (short-lived) is a WAV of it spoken. */
+export interface AnnouncementFrame {
+  type: "announcement";
+  id: string;
+  user_id: string;
+  display_name: string;
+  text: string;
+  audio_url: string | null;
+}
+
+/** What an announcement may hold (`announce.text`). */
+export const ANNOUNCEMENT_MAX_CHARS = 500;
+
 export type ServerFrame =
   | {
       type: "joined";
@@ -60,6 +87,9 @@ export type ServerFrame =
   | { type: "participant_updated"; participant: ParticipantInfo }
   | { type: "participant_left"; user_id: string; reason: "left" | "removed" | "disconnected" }
   | ChatFrame
+  | CaptionFrame
+  | EmotionFrame
+  | AnnouncementFrame
   | { type: "muted_by_host"; by: string }
   | { type: "removed"; by: string; reason?: "removed" | "banned" | "deleted" }
   | { type: "meeting_ended"; by: string }
@@ -86,6 +116,8 @@ export type ClientFrame =
   | { type: "admit"; user_id: string }
   | { type: "deny"; user_id: string }
   | { type: "end_meeting" }
+  | { type: "set_emotion_cues"; enabled: boolean }
+  | { type: "announce"; text: string }
   | { type: "publish_offer"; sdp: string; tracks: { mid: string; source: Source }[] }
   | { type: "subscribe_answer"; sdp: string }
   | {

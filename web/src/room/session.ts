@@ -7,11 +7,16 @@
 //   changes; `subscribe_offer.tracks` says which m-line (mid) carries whose track. An idle m-line
 //   can later carry someone else's track, so the mapping is rebuilt on every offer.
 
+import type { TranscriptLine } from "../api/ai";
 import type { JoinTicket } from "../api/meetings";
 import { t } from "../i18n";
+import { EmotionBoard } from "./emotion";
+import { preference } from "./prefs";
 import {
+  ANNOUNCEMENT_MAX_CHARS,
   closeReason,
   describeError,
+  type AnnouncementFrame,
   type ChatFrame,
   type ClientFrame,
   type IncomingTrack,
@@ -22,6 +27,7 @@ import {
   type Source,
 } from "./protocol";
 import type { StatLike } from "./quality";
+import { lineOf } from "./transcript";
 
 export type Status = "connecting" | "joined" | "left" | "removed" | "ended" | "failed";
 export type TileSource = "camera" | "screen";
@@ -33,7 +39,10 @@ export type Change =
   | "speaker"
   | "chat"
   | "notice"
-  | "lobby";
+  | "lobby"
+  | "captions"
+  | "emotion"
+  | "announcement";
 
 /** What this client receives from one person for one tile: their camera (with their
  * microphone) or their screen share. */
@@ -70,6 +79,9 @@ export interface StartState {
   /** Joining again after a lost connection: keep the microphone as it was even where the
    * meeting mutes newcomers. */
   rejoin?: boolean;
+  /** Whether others may have this person's face analysed for emotion cues (default: the saved
+   * preference). */
+  emotionCues?: boolean;
 }
 
 const PING_SECONDS = 20;
@@ -96,6 +108,14 @@ export class RoomSession extends EventTarget {
   readonly notices: Notice[] = [];
   /** Who waits in the lobby (hosts and co-hosts only; keyed by user id). */
   readonly lobby = new Map<string, LobbyEntry>();
+  /** Caption lines received live, in arrival order (meetings with `settings.ai` on). */
+  readonly captions: TranscriptLine[] = [];
+  /** Everyone's latest facial-expression cue (dropped when none came for a few seconds). */
+  readonly emotions = new EmotionBoard();
+  /** Hosts' announcements, in arrival order. */
+  readonly announcements: AnnouncementFrame[] = [];
+  /** Whether this person lets their face be analysed (sent to the node on every join). */
+  emotionCues: boolean;
 
   localStream: MediaStream | null = null;
   screenTrack: MediaStreamTrack | null = null;
@@ -137,6 +157,7 @@ export class RoomSession extends EventTarget {
     private readonly initial: StartState = { mic: true, camera: true },
   ) {
     super();
+    this.emotionCues = initial.emotionCues ?? preference("emotionCues");
   }
 
   // --- lifetime ------------------------------------------------------------------------------
@@ -288,6 +309,8 @@ export class RoomSession extends EventTarget {
     this.iceServers = frame.ice_servers ?? [];
     for (const participant of frame.participants) this.participants.set(participant.user_id, participant);
     this.pinger = window.setInterval(() => this.send({ type: "ping" }), PING_SECONDS * 1000);
+    // Analysis is on unless refused: a refusal is said again on every join (the node forgets).
+    if (!this.emotionCues) this.send({ type: "set_emotion_cues", enabled: false });
     this.emit("status");
     this.emit("participants");
   }
@@ -309,12 +332,25 @@ export class RoomSession extends EventTarget {
         break;
       case "participant_left":
         this.participants.delete(frame.user_id);
+        this.emotions.delete(frame.user_id);
         if (this.activeSpeaker === frame.user_id) this.activeSpeaker = null;
         this.emit("participants");
         break;
       case "chat":
         this.chat.push(frame);
         this.emit("chat");
+        break;
+      case "caption":
+        this.captions.push(lineOf(frame));
+        this.emit("captions");
+        break;
+      case "emotion":
+        this.emotions.set(frame.user_id, { label: frame.label, score: frame.score }, Date.now());
+        this.emit("emotion");
+        break;
+      case "announcement":
+        this.announcements.push(frame);
+        this.emit("announcement");
         break;
       case "muted_by_host":
         this.setMicTrack(false);
@@ -643,6 +679,21 @@ export class RoomSession extends EventTarget {
     this.send({ type: admit ? "admit" : "deny", user_id: userId });
   }
 
+  /** Allow (the default) or refuse the analysis of one's own face for emotion cues. */
+  setEmotionCues(enabled: boolean): void {
+    this.emotionCues = enabled;
+    this.send({ type: "set_emotion_cues", enabled });
+  }
+
+  /** Host or co-host: say something to everyone (shown, and spoken where the node can).
+   * False when the text is empty or too long (nothing is sent). */
+  announce(text: string): boolean {
+    const words = text.trim();
+    if (!words || [...words].length > ANNOUNCEMENT_MAX_CHARS) return false; // characters, not UTF-16 units
+    this.send({ type: "announce", text: words });
+    return true;
+  }
+
   /** Host or co-host: end the meeting for everyone. */
   endMeeting(): void {
     this.send({ type: "end_meeting" });
@@ -728,6 +779,11 @@ export class RoomSession extends EventTarget {
 
   get meetingId(): string {
     return this.ticket.meeting.id;
+  }
+
+  /** Whether the meeting has its AI features on (captions, transcript, emotion cues). */
+  get aiEnabled(): boolean {
+    return this.meetingSettings.ai === true;
   }
 
   get isManager(): boolean {

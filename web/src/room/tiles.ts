@@ -3,6 +3,7 @@
 
 import { t } from "../i18n";
 import { h } from "../ui/dom";
+import { describeCue, emotionEmoji, emotionName } from "./emotion";
 import { chooseMode, gridLayout } from "./layout";
 import type { ParticipantInfo } from "./protocol";
 import { tileKey, type RoomSession, type TileSource } from "./session";
@@ -19,6 +20,10 @@ interface Tile {
   name: HTMLElement;
   muted: HTMLElement;
   hand: HTMLElement;
+  /** The latest emotion cue (hidden without one, or while cues are off). */
+  emotion: HTMLElement;
+  /** What `emotion` shows ("" when hidden), so that it changes only when the cue does. */
+  emotionShown: string;
   placeholder: HTMLElement;
   actions: HTMLElement;
   /** Whose manager buttons `actions` holds ("" when none). */
@@ -48,6 +53,7 @@ export class Stage {
   private readonly grid: HTMLElement;
   private readonly tiles = new Map<string, Tile>();
   private readonly observer: ResizeObserver | null;
+  private emotionTimer: number | undefined;
 
   constructor(
     private readonly session: RoomSession,
@@ -62,6 +68,38 @@ export class Stage {
 
   destroy(): void {
     this.observer?.disconnect();
+    window.clearTimeout(this.emotionTimer);
+  }
+
+  /** Show everyone's latest emotion cue (camera tiles only), and hide each a few seconds after
+   * its last update. */
+  renderEmotions(): void {
+    for (const tile of this.tiles.values()) this.showEmotion(tile);
+    window.clearTimeout(this.emotionTimer);
+    const next = this.session.emotions.nextExpiry(Date.now());
+    if (next !== null) {
+      this.emotionTimer = window.setTimeout(() => this.renderEmotions(), Math.max(0, next - Date.now()) + 20);
+    }
+  }
+
+  private showEmotion(tile: Tile): void {
+    const session = this.session;
+    const userId = tile.root.dataset.userId ?? "";
+    const wanted = session.aiEnabled && session.emotionCues && userId !== "" && tile.root.dataset.source === "camera";
+    const cue = wanted ? session.emotions.get(userId, Date.now()) : null;
+    const shown = cue ? `${cue.label}:${Math.round(cue.score * 100)}` : "";
+    if (shown === tile.emotionShown) return;
+    tile.emotionShown = shown;
+    tile.emotion.hidden = !cue;
+    if (!cue) {
+      tile.emotion.replaceChildren();
+      return;
+    }
+    const text = describeCue("face", cue.label, cue.score);
+    tile.emotion.dataset.emotion = cue.label;
+    tile.emotion.title = text;
+    tile.emotion.setAttribute("aria-label", text);
+    tile.emotion.replaceChildren(h("span", { "aria-hidden": "true" }, emotionEmoji(cue.label)), " ", emotionName(cue.label));
   }
 
   render(): void {
@@ -165,6 +203,7 @@ export class Stage {
     const name = h("figcaption", { "data-testid": "tile-name" });
     const muted = h("span", { class: "badge muted", "data-testid": "tile-muted", hidden: true }, t("room.mic_off"));
     const hand = h("span", { class: "badge hand", "data-testid": "tile-hand", hidden: true }, t("room.hand_raised"));
+    const emotion = h("span", { class: "badge emotion", role: "img", "data-testid": "tile-emotion", hidden: true });
     const placeholder = h("div", { class: "placeholder", "aria-hidden": "true" });
     const actions = h("div", { class: "tile-actions" });
     const root = h(
@@ -174,7 +213,7 @@ export class Stage {
       placeholder,
       w.self ? null : audio,
       name,
-      h("div", { class: "badges" }, hand, muted),
+      h("div", { class: "badges" }, hand, muted, emotion),
       actions,
     );
     return {
@@ -184,6 +223,8 @@ export class Stage {
       name,
       muted,
       hand,
+      emotion,
+      emotionShown: "",
       placeholder,
       actions,
       actionsFor: "",
@@ -223,6 +264,7 @@ export class Stage {
     tile.muted.hidden = !audioMuted;
     tile.hand.hidden = !hand;
     tile.placeholder.textContent = (person?.display_name ?? "?").slice(0, 1).toUpperCase();
+    this.showEmotion(tile);
     this.managerButtons(tile, w);
   }
 

@@ -1,23 +1,34 @@
-// The room page: header (title, status, connection quality), stage (tiles), side panels (chat,
-// people), controls, notices and announcements. All state lives in RoomSession; this file only
-// draws it and turns clicks into session calls.
+// The room page: header (title, status, connection quality), stage (tiles, captions), side
+// panels (chat, people, transcript), controls, notices and announcements. All state lives in
+// RoomSession; this file only draws it and turns clicks into session calls.
 
+import { synthesize, SYNTHESIS_MAX_CHARS } from "../api/ai";
 import { t } from "../i18n";
 import { h, setAttr } from "../ui/dom";
+import { AiMenu } from "./aimenu";
+import { AnnounceForm } from "./announce";
+import { AudioPlayer } from "./audio";
+import { CaptionStrip } from "./captionstrip";
 import { ChatPanel } from "./chatpanel";
 import { DevicePicker } from "./devices";
 import { confirmAction } from "./dialog";
 import { NARROW_PX } from "./layout";
 import { PeoplePanel } from "./people";
-import type { ChatFrame, ParticipantInfo, Role } from "./protocol";
+import { preference, savePreference } from "./prefs";
+import type { AnnouncementFrame, ChatFrame, ParticipantInfo, Role } from "./protocol";
 import { classify, summarize, type Quality, type Totals } from "./quality";
+import { ReadAloudQueue } from "./readAloud";
 import type { Change, RoomSession } from "./session";
 import { Stage } from "./tiles";
+import { TranscriptPanel } from "./transcriptpanel";
 
 const QUALITY_EVERY_MS = 2000;
 const TOAST_MS = 10_000;
+const ANNOUNCEMENT_MS = 30_000;
 
-type PanelName = "chat" | "people";
+type PanelName = "chat" | "people" | "transcript";
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 export function renderRoom(root: HTMLElement, session: RoomSession, home: () => void): void {
   const title = h("h1", { "data-testid": "meeting-title" }, t("room.joining"));
@@ -44,6 +55,40 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
     changeRole: (person, role, select) => void changeRole(person, role, select),
   });
   const devices = new DevicePicker(session);
+  const transcript = new TranscriptPanel(session, () => closePanel());
+  const captions = new CaptionStrip();
+  stage.element.append(captions.element);
+  let captionsOn = preference("captions");
+  let captionsSeen = 0;
+
+  // chat read aloud: synthesized one message at a time; a failure is told once, not per message
+  let readAloudOn = preference("readAloud");
+  const readAloud = new ReadAloudQueue(
+    (text, signal) => synthesize(text.slice(0, SYNTHESIS_MAX_CHARS), undefined, signal),
+    new AudioPlayer(),
+    (error) => toast(t("ai.read_aloud_failed", { detail: messageOf(error) })),
+  );
+  const aiMenu = new AiMenu(
+    { emotionCues: session.emotionCues, readAloud: readAloudOn },
+    {
+      emotionCues: (on) => {
+        savePreference("emotionCues", on);
+        session.setEmotionCues(on); // hides them here, and stops the analysis of one's own face
+        renderCues();
+      },
+      readAloud: (on) => {
+        savePreference("readAloud", on);
+        readAloudOn = on;
+        renderControls();
+      },
+    },
+  );
+  const announceForm = new AnnounceForm(
+    (text) => session.announce(text),
+    () => closePopover(),
+  );
+  const announcementPlayer = new AudioPlayer();
+  let announcementsSeen = 0;
 
   // --- controls ------------------------------------------------------------------------------
 
@@ -63,6 +108,18 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
     t("room.people"),
     lobbyBadge,
   );
+  const transcriptButton = h(
+    "button",
+    { type: "button", "data-testid": "toggle-transcript", "aria-controls": "room-transcript", hidden: true },
+    t("ai.transcript"),
+  );
+  const captionsButton = button("toggle-captions", { "aria-controls": "room-captions", "aria-label": t("ai.captions") });
+  captionsButton.textContent = t("ai.captions_short");
+  const aiButton = button("toggle-ai", { "aria-controls": "room-ai", "aria-label": t("ai.menu") });
+  aiButton.textContent = t("ai.menu_short");
+  const announceButton = button("toggle-announce", { "aria-controls": "room-announce", "aria-label": t("ai.announce_action") });
+  announceButton.textContent = t("ai.announce");
+  captions.element.id = "room-captions";
   const leaveButton = h("button", { type: "button", class: "leave", "data-testid": "leave" }, t("room.leave"));
   const endButton = h("button", { type: "button", class: "danger", "data-testid": "end-meeting", hidden: true }, t("room.end_for_all"));
   devicesButton.textContent = t("room.devices_short");
@@ -71,12 +128,15 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
     "nav",
     { class: "controls", "aria-label": t("room.controls") },
     h("div", { class: "group" }, micButton, cameraButton, devicesButton, screenButton, handButton),
-    h("div", { class: "group" }, chatButton, peopleButton),
+    h("div", { class: "group" }, chatButton, peopleButton, transcriptButton),
+    h("div", { class: "group" }, captionsButton, aiButton, announceButton),
     h("div", { class: "group" }, leaveButton, endButton),
     devices.element,
+    aiMenu.element,
+    announceForm.element,
   );
 
-  const body = h("div", { class: "room-body" }, stage.element, chat.element, people.element);
+  const body = h("div", { class: "room-body" }, stage.element, chat.element, people.element, transcript.element);
   const room = h(
     "section",
     { class: "room", "data-testid": "room" },
@@ -97,16 +157,18 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
     openPanel = name;
     chat.setOpen(name === "chat");
     people.setOpen(name === "people");
+    transcript.setOpen(name === "transcript");
     room.dataset.panel = name ?? "";
     renderToggles();
     stage.layout();
     if (focus && name === "chat") chat.focus();
     if (focus && name === "people") people.focus();
+    if (focus && name === "transcript") transcript.focus();
   }
 
   /** Close the open panel and give focus back to its toggle (the panel's own button is gone). */
   function closePanel(): void {
-    const toggle = openPanel === "people" ? peopleButton : chatButton;
+    const toggle = openPanel === "people" ? peopleButton : openPanel === "transcript" ? transcriptButton : chatButton;
     showPanel(null);
     toggle.focus();
   }
@@ -122,6 +184,39 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
     lobbyBadge.hidden = waiting === 0;
     peopleButton.setAttribute("aria-expanded", String(openPanel === "people"));
     peopleButton.setAttribute("aria-label", waiting ? t("room.people_waiting", { count: waiting }) : t("room.people"));
+    transcriptButton.setAttribute("aria-expanded", String(openPanel === "transcript"));
+  }
+
+  // --- popovers over the controls (one open at a time) ----------------------------------------
+
+  type PopoverName = "devices" | "ai" | "announce";
+  const popoverButtons: Record<PopoverName, HTMLButtonElement> = {
+    devices: devicesButton,
+    ai: aiButton,
+    announce: announceButton,
+  };
+
+  function openPopover(): PopoverName | null {
+    return devices.isOpen ? "devices" : aiMenu.isOpen ? "ai" : announceForm.isOpen ? "announce" : null;
+  }
+
+  async function showPopover(name: PopoverName | null): Promise<void> {
+    aiMenu.setOpen(name === "ai");
+    announceForm.setOpen(name === "announce");
+    const devicesShown = devices.setOpen(name === "devices"); // shown at once, filled after
+    renderControls();
+    if (name === "ai") aiMenu.focus();
+    if (name === "announce") announceForm.focus();
+    await devicesShown;
+    renderControls();
+    if (name === "devices") devices.focus();
+  }
+
+  /** Close the open popover and give focus back to its button. */
+  function closePopover(): void {
+    const open = openPopover();
+    void showPopover(null);
+    if (open) popoverButtons[open].focus();
   }
 
   // --- moderation ----------------------------------------------------------------------------
@@ -162,6 +257,7 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
     cameraButton.disabled = !live || !hasCamera;
     devicesButton.disabled = !live;
     devicesButton.setAttribute("aria-expanded", String(devices.isOpen));
+    renderAi(live);
     screenButton.textContent = session.sharing ? t("room.share_stop") : t("room.share");
     screenButton.setAttribute("aria-label", session.sharing ? t("room.share_stop_action") : t("room.share_action"));
     screenButton.setAttribute("aria-pressed", String(session.sharing));
@@ -175,9 +271,44 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
     leaveButton.disabled = !live;
     endButton.hidden = !live || !session.isManager;
     controls.hidden = !live;
-    if (!live && devices.isOpen) void devices.setOpen(false);
+    if (!live && openPopover()) void showPopover(null);
     chat.setLive(live);
     renderToggles();
+  }
+
+  /** The AI features: shown only in meetings that have them on. */
+  function renderAi(live: boolean): void {
+    const ai = live && session.aiEnabled;
+    transcriptButton.hidden = captionsButton.hidden = aiButton.hidden = !ai;
+    captions.setVisible(ai && captionsOn);
+    if (!live) {
+      captions.clear();
+      announcementPlayer.stop();
+    }
+    captionsButton.setAttribute("aria-pressed", String(captionsOn));
+    captionsButton.title = captionsOn ? t("ai.captions_hide") : t("ai.captions_show");
+    aiButton.setAttribute("aria-expanded", String(aiMenu.isOpen));
+    if (!ai && aiMenu.isOpen) aiMenu.setOpen(false);
+    readAloud.setEnabled(ai && readAloudOn);
+    const manager = live && session.isManager;
+    announceButton.hidden = !manager;
+    announceButton.setAttribute("aria-expanded", String(announceForm.isOpen));
+    if (!manager && announceForm.isOpen) announceForm.setOpen(false);
+    if (!ai && openPanel === "transcript") showPanel(null);
+    renderCues();
+  }
+
+  /** Emotion cues (tile badges, caption tones) show only while the switch is on. */
+  function renderCues(): void {
+    room.dataset.cues = session.emotionCues ? "on" : "off";
+    stage.renderEmotions();
+  }
+
+  function renderCaptions(): void {
+    const fresh = session.captions.slice(captionsSeen);
+    captionsSeen = session.captions.length;
+    if (session.aiEnabled) for (const line of fresh) captions.add(line);
+    transcript.onCaptions();
   }
 
   function renderStatus(): void {
@@ -217,9 +348,17 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
     announcer.textContent = text;
   }
 
-  function toast(text: string, action?: { label: string; run: () => void }): void {
+  function toast(
+    text: string,
+    action?: { label: string; run: () => void },
+    options: { kind?: string; ms?: number } = {},
+  ): void {
     const close = h("button", { type: "button", class: "close", "aria-label": t("room.dismiss") }, "×");
-    const item = h("div", { class: "toast", "data-testid": "toast" }, h("span", {}, text));
+    const item = h(
+      "div",
+      { class: options.kind ? `toast ${options.kind}` : "toast", "data-testid": options.kind ? `toast-${options.kind}` : "toast" },
+      h("span", {}, text),
+    );
     if (action) {
       const go = h("button", { type: "button", class: "primary" }, action.label);
       go.addEventListener("click", () => {
@@ -231,12 +370,27 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
     item.append(close);
     close.addEventListener("click", () => item.remove());
     toasts.append(item);
-    window.setTimeout(() => item.remove(), TOAST_MS);
+    window.setTimeout(() => item.remove(), options.ms ?? TOAST_MS);
   }
 
   function onChatMessage(message: ChatFrame): void {
     if (!chat.isOpen) announce(t("room.announce_chat", { name: message.sender.display_name, body: message.body }));
+    readAloud.push(message.body); // when switched on
     renderToggles();
+  }
+
+  /** A host's announcement, to everyone (the sender too): a toast, and its spoken version. */
+  function showAnnouncement(frame: AnnouncementFrame): void {
+    toast(t("ai.announcement", { name: frame.display_name, text: frame.text }), undefined, {
+      kind: "announcement",
+      ms: ANNOUNCEMENT_MS,
+    });
+    if (frame.audio_url) void announcementPlayer.playUrl(frame.audio_url).catch(() => undefined); // the text is there
+  }
+
+  function renderAnnouncements(): void {
+    for (const frame of session.announcements.slice(announcementsSeen)) showAnnouncement(frame);
+    announcementsSeen = session.announcements.length;
   }
 
   let known: Map<string, string> | null = null; // people in the room (id -> name), once joined
@@ -305,24 +459,27 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
     void (session.sharing ? session.stopScreenShare() : session.startScreenShare());
   });
   handButton.addEventListener("click", () => session.raiseHand(!session.me?.hand_raised));
-  devicesButton.addEventListener("click", () => {
-    void devices.setOpen(!devices.isOpen).then(() => {
-      renderControls();
-      if (devices.isOpen) devices.focus();
+  for (const name of Object.keys(popoverButtons) as PopoverName[]) {
+    popoverButtons[name].addEventListener("click", () => void showPopover(openPopover() === name ? null : name));
+  }
+  for (const popover of [devices.element, aiMenu.element, announceForm.element]) {
+    popover.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") closePopover();
     });
+  }
+  captionsButton.addEventListener("click", () => {
+    captionsOn = !captionsOn;
+    savePreference("captions", captionsOn);
+    renderControls();
   });
-  devices.element.addEventListener("keydown", (event) => {
-    if (event.key !== "Escape") return;
-    void devices.setOpen(false).then(renderControls);
-    devicesButton.focus();
-  });
-  for (const panel of [chat.element, people.element]) {
+  for (const panel of [chat.element, people.element, transcript.element]) {
     panel.addEventListener("keydown", (event) => {
       if (event.key === "Escape") closePanel();
     });
   }
   chatButton.addEventListener("click", () => showPanel(openPanel === "chat" ? null : "chat", true));
   peopleButton.addEventListener("click", () => showPanel(openPanel === "people" ? null : "people", true));
+  transcriptButton.addEventListener("click", () => showPanel(openPanel === "transcript" ? null : "transcript", true));
   leaveButton.addEventListener("click", () => session.leave());
   endButton.addEventListener("click", () => {
     void confirmAction(room, t("room.confirm_end"), t("room.end_for_all")).then((sure) => {
@@ -349,6 +506,15 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
         break;
       case "lobby":
         renderLobby();
+        break;
+      case "captions":
+        renderCaptions();
+        break;
+      case "emotion":
+        stage.renderEmotions();
+        break;
+      case "announcement":
+        renderAnnouncements();
         break;
       case "participants":
         renderPeopleChanges();
