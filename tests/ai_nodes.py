@@ -30,6 +30,7 @@ class AiNodeProcess:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    topic_prefix: str = ""  # Kafka topics it consumes, when it has Kafka
 
     def stop(self) -> None:
         if self.process.poll() is None:

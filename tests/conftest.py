@@ -208,18 +208,53 @@ async def live_server(
 
 @pytest.fixture(scope="session")
 def ai_node(
-    migrated_postgres: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    migrated_postgres: str,
+    redis_url: str,
+    kafka_bootstrap: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[AiNodeProcess]:
     """A real AI node (Triton on the CPU, every model) that announces itself in the session's
-    Redis, so the session's live server finds it as a production gateway would."""
+    Redis, so the session's live server finds it as a production gateway would, and transcribes
+    the speech media nodes send on Kafka (topics ``<ai_node.topic_prefix>ai.asr.*``)."""
     ports = (free_port(), free_port(), free_port())
+    prefix = f"ai{uuid.uuid4().hex[:8]}."
     with ai_node_process(
         tmp_path_factory.mktemp("ai-node"),
         ports,
         DATABASE_URL=migrated_postgres,
         REDIS_URL=redis_url,
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        KAFKA_TOPIC_PREFIX=prefix,
     ) as node:
+        node.topic_prefix = prefix
         yield node
+
+
+async def start_ai_gateway(
+    ai_node: AiNodeProcess,
+    *,
+    database_url: str,
+    redis_url: str,
+    kafka_bootstrap: str,
+    s3: S3Config,
+    data_dir: Path,
+    **overrides: Any,
+) -> tuple[LiveServer, Callable[[], Awaitable[None]]]:
+    """A gateway (and media node) wired to ``ai_node`` as production is: speech and captions
+    through Kafka, model calls to the node's Triton. ``redis_url`` must be a database of its own
+    (``separate_redis_db``) and ``database_url`` a private one (its relay publishes to Kafka)."""
+    settings = production_settings(
+        postgres_url=database_url,
+        redis_url=redis_url,
+        s3=s3,
+        data_dir=data_dir,
+        port=free_port(),
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_topic_prefix=ai_node.topic_prefix,
+        ai_node_urls=[ai_node.url],
+        **overrides,
+    )
+    return await start_live_server(settings)
 
 
 @dataclass

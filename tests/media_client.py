@@ -9,13 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import functools
 import json
 import math
+import shutil
+import subprocess
+import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
+import numpy.typing as npt
 from aiortc import (
     MediaStreamTrack,
     RTCBundlePolicy,
@@ -26,14 +34,109 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 from aiortc.sdp import SessionDescription
 from av import AudioFrame, VideoFrame
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.conftest import Api, UserSession
+from tests.conftest import REPO_ROOT, Api, UserSession
 
 SAMPLE_RATE = 48000
+AUDIO_FRAME = 960  # 20 ms at 48 kHz, what a browser's Opus encoder sends per packet
+
+
+@functools.cache
+def _espeak() -> str | None:
+    """espeak-ng, installed through the project's script the first time it is missing."""
+    if shutil.which("espeak-ng") is None:
+        script = REPO_ROOT / "scripts" / "install-system-deps.sh"
+        subprocess.run([str(script), "espeak-ng"], check=False, capture_output=True)
+    return shutil.which("espeak-ng")
+
+
+@functools.cache
+def speech(text: str, rate: int = SAMPLE_RATE) -> npt.NDArray[np.float32]:
+    """``text`` spoken (espeak-ng, or hibari TTS where espeak-ng cannot be installed) as mono
+    float samples at ``rate``, without the silence the synthesizer adds around it."""
+    espeak = _espeak()
+    if espeak is not None:
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "speech.wav"
+            subprocess.run([espeak, "-w", str(path), text], check=True, capture_output=True)
+            with av.open(str(path)) as container:
+                frames = list(container.decode(audio=0))
+    else:
+        try:
+            from hibari import Hibari
+        except ImportError as exc:
+            raise RuntimeError(
+                "no speech synthesizer: run scripts/install-system-deps.sh espeak-ng"
+            ) from exc
+        voice = np.asarray(Hibari()(text), dtype=np.float32).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(voice, format="flt", layout="mono")
+        frame.sample_rate = 24000
+        frames = [frame]
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    parts = [out.to_ndarray().reshape(-1) for f in frames for out in resampler.resample(f)]
+    parts += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    samples = np.concatenate(parts).astype(np.float32)
+    loud = np.flatnonzero(np.abs(samples) > 0.01)
+    trimmed: npt.NDArray[np.float32] = samples[loud[0] : loud[-1] + 1]
+    trimmed.flags.writeable = False  # cached: shared by every caller
+    return trimmed
+
+
+class SpeechTrack(AudioStreamTrack):
+    """Silence until ``play()``, then ``samples`` (mono float, 48 kHz) once, then silence again,
+    in real time, 20 ms a frame. ``played_at`` is the wall time the first sample went out."""
+
+    def __init__(self, samples: npt.NDArray[np.float32]) -> None:
+        super().__init__()
+        pcm = np.clip(samples, -1.0, 1.0) * 32767
+        self.pcm = pcm.astype(np.int16)
+        self.played_at: float | None = None
+        self._play = False
+        self._position = 0  # in ``pcm``
+        self._sent = 0  # samples sent since the first frame
+        self._began = 0.0
+
+    def play(self) -> None:
+        self._play = True
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._sent == 0:
+            self._began = time.time()
+        else:
+            await asyncio.sleep(max(0.0, self._began + self._sent / SAMPLE_RATE - time.time()))
+        chunk = np.zeros(AUDIO_FRAME, dtype=np.int16)
+        if self._play and self._position < len(self.pcm):
+            if self.played_at is None:
+                self.played_at = time.time()
+            part = self.pcm[self._position : self._position + AUDIO_FRAME]
+            chunk[: len(part)] = part
+            self._position += len(part)
+        frame = AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = self._sent
+        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        self._sent += AUDIO_FRAME
+        return frame
+
+
+class PictureTrack(VideoStreamTrack):
+    """The same picture (an RGB array) at 30 frames a second."""
+
+    def __init__(self, image: npt.NDArray[np.uint8]) -> None:
+        super().__init__()
+        self.image = image
+
+    async def recv(self) -> VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        frame = VideoFrame.from_ndarray(self.image, format="rgb24")
+        frame.pts, frame.time_base = pts, time_base
+        return frame
 
 
 class ToneTrack(AudioStreamTrack):

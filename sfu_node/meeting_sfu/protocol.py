@@ -124,6 +124,21 @@ class IceCandidate(Frame):
     sdp_mline_index: int | None = Field(default=None, ge=0, le=1024)
 
 
+class SetEmotionCues(Frame):
+    """Whether this participant's face may be read for emotion cues (default: yes, when the
+    meeting has AI on); turning it off stops the analysis, not only the display."""
+
+    type: Literal["set_emotion_cues"]
+    enabled: bool
+
+
+class Announce(Frame):
+    """A host's or co-host's announcement, spoken into the room by the speech synthesizer."""
+
+    type: Literal["announce"]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
 ClientFrame = Annotated[
     Ping
     | SendChat
@@ -137,7 +152,9 @@ ClientFrame = Annotated[
     | EndMeeting
     | PublishOffer
     | SubscribeAnswer
-    | IceCandidate,
+    | IceCandidate
+    | SetEmotionCues
+    | Announce,
     Field(discriminator="type"),
 ]
 CLIENT_FRAME = TypeAdapter(ClientFrame)
@@ -295,6 +312,45 @@ class LobbyResolved(BaseModel):
     by: uuid.UUID
 
 
+class LineEmotion(BaseModel):
+    label: Literal["positive", "neutral", "negative"]
+    score: float = Field(description="VADER's compound score, -1 (negative) .. 1 (positive)")
+
+
+class Caption(BaseModel):
+    """A finished caption line (meetings with AI on): what someone just said."""
+
+    type: Literal["caption"] = "caption"
+    id: uuid.UUID
+    user_id: uuid.UUID
+    display_name: str
+    text: str
+    started_at: datetime
+    ended_at: datetime
+    language: str
+    emotion: LineEmotion | None = None
+
+
+class EmotionCue(BaseModel):
+    """A participant's facial expression, from their camera, about once a second at most."""
+
+    type: Literal["emotion"] = "emotion"
+    user_id: uuid.UUID
+    label: Literal["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    score: float
+
+
+class Announcement(BaseModel):
+    """A host's announcement, to everyone in the room (the sender too)."""
+
+    type: Literal["announcement"] = "announcement"
+    id: uuid.UUID
+    user_id: uuid.UUID
+    display_name: str
+    text: str
+    audio_url: str | None = Field(description="A short-lived WAV of it spoken; none if no AI")
+
+
 class Error(BaseModel):
     """A frame the node could not act on; the connection stays open unless a close follows."""
 
@@ -322,6 +378,9 @@ ServerFrame = (
     | Lobby
     | LobbyRequest
     | LobbyResolved
+    | Caption
+    | EmotionCue
+    | Announcement
     | Error
 )
 

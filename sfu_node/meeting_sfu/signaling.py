@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meeting_sfu.ai import NodeAi
 from meeting_sfu.ice import ice_servers_for
 from meeting_sfu.media import webrtc
 from meeting_sfu.media.session import MediaConfig, MediaRoom, MediaSession
@@ -33,6 +34,7 @@ from meeting_sfu.protocol import (
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
     AdmitFromLobby,
+    Announce,
     ChangeRole,
     ChatMessage,
     ChatSender,
@@ -60,6 +62,7 @@ from meeting_sfu.protocol import (
     Removed,
     RemoveParticipant,
     SendChat,
+    SetEmotionCues,
     SetMute,
     SubscribeAnswer,
 )
@@ -130,6 +133,7 @@ class SignalingNode:
         self.traffic = Traffic()
         self.rates = RateMeter(self.traffic)
         self.rooms = RoomRegistry(container.state, node_id, self._media_room)
+        self.ai = NodeAi(container, node_id, self.rooms)
         self._track_samples: dict[str, tuple[float, int]] = {}  # bytes in at the last heartbeat
         self._chat_sent: dict[uuid.UUID, None] = {}  # ids of recent chat messages sent to rooms
         bus = container.bus
@@ -150,6 +154,7 @@ class SignalingNode:
             self.media_config,
             self.traffic,
             lambda frame, skip: room.broadcast(frame, skip=skip),
+            on_track=self.ai.observer(room.meeting_id),
         )
 
     async def heartbeat(self) -> None:
@@ -275,6 +280,7 @@ class SignalingNode:
             await websocket.close(code=close, reason=code)
             return None
         connection = Connection(websocket, info, meeting.id)
+        self.ai.room_opened(meeting)
         replaced = await self.rooms.enter(connection)
         if replaced is not None:
             replaced.close(CloseCode.REPLACED, "joined from another connection")
@@ -389,6 +395,7 @@ class SignalingNode:
             await room.media.leave(connection.media)
         was_current = await self.rooms.leave(connection)
         if connection.meeting_id not in self.rooms.rooms:
+            self.ai.room_closed(connection.meeting_id)
             await self.container.state.delete(stats_key(connection.meeting_id))
         await connection.finish()
         if not was_current:
@@ -463,6 +470,12 @@ class SignalingNode:
                 await self._media(connection).subscribe_answer(sdp)
             case IceCandidate(pc=which, candidate=candidate, sdp_mid=mid, sdp_mline_index=index):
                 await self._media(connection).add_candidate(which, candidate, mid, index)
+            case SetEmotionCues(enabled=enabled):
+                self.ai.set_emotion_cues(meeting_id, connection.user_id, enabled)
+            case Announce(text=text):
+                async with self.container.db.read_session() as session:
+                    await load_for_manager(self.container.unit_of_work(session), meeting_id, actor)
+                await self.ai.announce(room, connection.user_id, connection.info.display_name, text)
             case EndMeeting():
                 async with self.container.db.session() as session:
                     await MeetingService(

@@ -73,9 +73,15 @@ class MediaRoom:
     """The media side of one room: who publishes what, and who receives it."""
 
     def __init__(
-        self, meeting_id: uuid.UUID, config: MediaConfig, traffic: Traffic, broadcast: Broadcast
+        self,
+        meeting_id: uuid.UUID,
+        config: MediaConfig,
+        traffic: Traffic,
+        broadcast: Broadcast,
+        on_track: Callable[[PublishedTrack, bool], None] | None = None,
     ) -> None:
         self.meeting_id = meeting_id
+        self._on_track = on_track  # published (True) or gone (False): the AI taps follow
         self.config = config
         self.traffic = traffic
         self.tracks: dict[str, PublishedTrack] = {}
@@ -108,10 +114,14 @@ class MediaRoom:
                 session.subscribe(track)
         info = TrackInfo(track_id=track.track_id, kind=track.kind, source=track.source)
         self._broadcast(TrackPublished(user_id=track.user_id, track=info), track.user_id)
+        if self._on_track is not None:
+            self._on_track(track, True)
 
     def unpublish(self, track: PublishedTrack) -> None:
         if self.tracks.pop(track.track_id, None) is None:
             return
+        if self._on_track is not None:
+            self._on_track(track, False)
         track.close()
         for session in self.sessions.values():
             session.unsubscribe(track.track_id)

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -45,6 +45,12 @@ SendRtcp = Callable[[bytes], Awaitable[None]]
 CACHE_SIZE = 1024  # packets kept per video track for retransmission (~1.5 s at 1 Mbit/s)
 KEYFRAME_INTERVAL = 0.5  # at most one keyframe request upstream per track per this many seconds
 MIN_BITRATE = 150_000
+
+
+class Output(Protocol):
+    """What a track forwards to: a subscriber, or a tap that takes a copy (media.taps)."""
+
+    def send_rtcp(self, data: bytes, /) -> Awaitable[None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +94,8 @@ class PublishedTrack:
         self.rtx_payload_types = rtx_payload_types  # publisher's RTX type -> subscribers' media
         self.audio_level_id = audio_level_id if kind == "audio" else None
         self.reception = rtp.ReceptionStats(clock_rate)
-        self.outputs: dict[SubscriberOutput, Send] = {}
-        self._sends: tuple[tuple[SubscriberOutput, Send], ...] = ()
+        self.outputs: dict[Output, Send] = {}
+        self._sends: tuple[tuple[Output, Send], ...] = ()
         self._cache: list[bytes | None] | None = [None] * CACHE_SIZE if kind == "video" else None
         self._upstream = upstream
         self._rtcp_ssrc = rtcp_ssrc
@@ -144,15 +150,15 @@ class PublishedTrack:
 
     # --- subscribers ---------------------------------------------------------------------------
 
-    def attach(self, output: SubscriberOutput, send: Send) -> None:
+    def attach(self, output: Output, send: Send) -> None:
         self.outputs[output] = send
         self._sends = tuple(self.outputs.items())
 
-    def detach(self, output: SubscriberOutput) -> None:
+    def detach(self, output: Output) -> None:
         if self.outputs.pop(output, None) is not None:
             self._sends = tuple(self.outputs.items())
 
-    def _drop(self, output: SubscriberOutput) -> None:
+    def _drop(self, output: Output) -> None:
         if not isinstance(sys.exception(), ConnectionError):  # closing is expected; others not
             logger.warning("forwarding to a subscriber failed", exc_info=True)
         self.detach(output)

@@ -1,0 +1,276 @@
+"""The AI side of a media node: live captions, emotion cues and spoken announcements.
+
+In a meeting with AI on, every microphone track gets an audio tap (a copy of its packets, decoded
+off the forwarding path, cut into speech segments by voice activity detection) and every camera
+track a sampler (about one picture a second). Speech goes out as ``ai.asr.requested``; the AI
+nodes answer with ``ai.asr.transcribed``, which this node, and only this node (``node_id``),
+turns into ``caption`` frames. Pictures go straight to the face model; an answer becomes an
+``emotion`` frame. Nothing here touches forwarding: a slow or absent AI plane costs captions,
+never media.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from meeting_sfu.media.taps import AudioTap, SpeechSegment, VideoSampler
+from meeting_sfu.media.tracks import PublishedTrack
+from meeting_sfu.protocol import Announcement, Caption, EmotionCue, LineEmotion
+from meeting_sfu.rooms import Room, RoomRegistry
+from meeting_shared.ai import audio as codec
+from meeting_shared.container import Container
+from meeting_shared.db.models import Meeting, User
+from meeting_shared.errors import MeetingError
+from meeting_shared.events import (
+    AsrRequested,
+    AsrTranscribed,
+    Event,
+    MeetingUpdated,
+    parse_event_data,
+)
+from meeting_shared.services.meetings import MeetingSettings
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "sfu"
+FACE_INTERVAL_SECONDS = 2.0  # each picture costs the publisher a keyframe (media.taps)
+ANNOUNCEMENT_URL_TTL = 300
+Tap = AudioTap | VideoSampler
+
+
+@dataclass
+class RoomAi:
+    """One room's taps, and who refused emotion cues."""
+
+    settings: MeetingSettings
+    taps: dict[str, Tap] = field(default_factory=dict)  # by track id
+    no_emotion: set[uuid.UUID] = field(default_factory=set)
+    tracks: dict[str, PublishedTrack] = field(default_factory=dict)  # published, tapped or not
+
+
+class NodeAi:
+    def __init__(self, container: Container, node_id: str, rooms: RoomRegistry) -> None:
+        self._container = container
+        self._node_id = node_id
+        self._rooms = rooms
+        self._by_meeting: dict[uuid.UUID, RoomAi] = {}
+        self._pending: set[asyncio.Task[None]] = set()
+        container.bus.subscribe(AsrTranscribed.event_type, self._on_transcribed, name="captions")
+        container.bus.subscribe(MeetingUpdated.event_type, self._on_meeting_updated, name="ai")
+
+    # --- rooms and tracks -----------------------------------------------------------------------
+
+    def room_opened(self, meeting: Meeting) -> None:
+        """A join: the meeting's settings as of now (each join refreshes them)."""
+        settings = MeetingSettings.model_validate(meeting.settings or {})
+        self._by_meeting.setdefault(meeting.id, RoomAi(settings))
+        self._apply(meeting)
+
+    def _apply(self, meeting: Meeting) -> None:
+        state = self._by_meeting.get(meeting.id)
+        if state is None:
+            return
+        settings = MeetingSettings.model_validate(meeting.settings or {})
+        if settings != state.settings:
+            state.settings = settings
+            self._retap(meeting.id, state)
+
+    def room_closed(self, meeting_id: uuid.UUID) -> None:
+        state = self._by_meeting.pop(meeting_id, None)
+        if state is not None:
+            for tap in state.taps.values():
+                self._spawn(tap.stop())
+
+    def observer(self, meeting_id: uuid.UUID) -> Callable[[PublishedTrack, bool], None]:
+        """What the room's media calls when a track is published (True) or unpublished."""
+
+        def changed(track: PublishedTrack, published: bool) -> None:
+            state = self._by_meeting.get(meeting_id)
+            if state is None:
+                return
+            if published:
+                state.tracks[track.track_id] = track
+                self._tap(meeting_id, state, track)
+            else:
+                state.tracks.pop(track.track_id, None)
+                tap = state.taps.pop(track.track_id, None)
+                if tap is not None:
+                    self._spawn(tap.stop())
+
+        return changed
+
+    def _wants(self, state: RoomAi, track: PublishedTrack) -> bool:
+        if not state.settings.ai:
+            return False
+        if track.kind == "audio":
+            return track.source == "microphone"
+        return (
+            track.source == "camera"
+            and state.settings.ai_emotion
+            and track.user_id not in state.no_emotion
+        )
+
+    def _tap(self, meeting_id: uuid.UUID, state: RoomAi, track: PublishedTrack) -> None:
+        if track.track_id in state.taps or not self._wants(state, track):
+            return
+        tap: Tap
+        if track.kind == "audio":
+            tap = AudioTap(track, self._speech_to(meeting_id))
+        else:
+            tap = VideoSampler(track, self._face_of(meeting_id), interval=FACE_INTERVAL_SECONDS)
+        state.taps[track.track_id] = tap
+        tap.start()
+
+    def _retap(self, meeting_id: uuid.UUID, state: RoomAi) -> None:
+        """Settings or consent changed: stop taps no longer wanted, start the missing ones."""
+        for track_id, tap in list(state.taps.items()):
+            track = state.tracks.get(track_id)
+            if track is None or not self._wants(state, track):
+                del state.taps[track_id]
+                self._spawn(tap.stop())
+        for track in state.tracks.values():
+            self._tap(meeting_id, state, track)
+
+    def set_emotion_cues(self, meeting_id: uuid.UUID, user_id: uuid.UUID, enabled: bool) -> None:
+        state = self._by_meeting.get(meeting_id)
+        if state is None:
+            return
+        if enabled:
+            state.no_emotion.discard(user_id)
+        else:
+            state.no_emotion.add(user_id)
+        self._retap(meeting_id, state)
+
+    # --- captions -------------------------------------------------------------------------------
+
+    def _speech_to(self, meeting_id: uuid.UUID) -> Callable[[SpeechSegment], Awaitable[None]]:
+        async def speech(segment: SpeechSegment) -> None:
+            state = self._by_meeting.get(meeting_id)
+            if state is None or not state.settings.ai:
+                return
+            language = state.settings.ai_language
+            request = AsrRequested(
+                meeting_id=meeting_id,
+                segment_id=uuid.uuid4(),
+                user_id=segment.user_id,
+                node_id=self._node_id,
+                language="" if language == "auto" else language,
+                started_at=segment.started_at,
+                ended_at=segment.ended_at,
+                audio=base64.b64encode(segment.pcm16).decode(),
+            )
+            try:
+                await self._container.bus.publish([request.envelope(SOURCE)])
+            except MeetingError:  # Kafka down: this line is lost, the meeting goes on
+                logger.warning("speech not sent for captions", exc_info=True)
+
+        return speech
+
+    async def _on_transcribed(self, event: Event) -> None:
+        line = parse_event_data(event)
+        assert isinstance(line, AsrTranscribed)
+        if line.node_id != self._node_id:
+            return
+        room = self._rooms.rooms.get(line.meeting_id)
+        if room is None:
+            return
+        emotion = None
+        if line.emotion in ("positive", "neutral", "negative"):
+            emotion = LineEmotion(label=line.emotion, score=line.emotion_score or 0.0)
+        room.broadcast(
+            Caption(
+                id=line.segment_id,
+                user_id=line.user_id,
+                display_name=await self._name_of(room, line.user_id),
+                text=line.text,
+                started_at=line.started_at,
+                ended_at=line.ended_at,
+                language=line.language,
+                emotion=emotion,
+            )
+        )
+
+    async def _name_of(self, room: Room, user_id: uuid.UUID) -> str:
+        connection = room.connections.get(user_id)
+        if connection is not None:
+            return connection.info.display_name
+        async with self._container.db.read_session() as session:  # they left meanwhile
+            user = await session.get(User, user_id)
+        return user.display_name if user is not None else ""
+
+    # --- emotion cues ---------------------------------------------------------------------------
+
+    def _face_of(self, meeting_id: uuid.UUID) -> Callable[[uuid.UUID, bytes], Awaitable[None]]:
+        async def face(user_id: uuid.UUID, picture: bytes) -> None:
+            state = self._by_meeting.get(meeting_id)
+            room = self._rooms.rooms.get(meeting_id)
+            if state is None or room is None or user_id in state.no_emotion:
+                return
+            try:
+                found = await self._container.ai.face_emotions(picture)
+            except MeetingError:
+                logger.debug("no emotion cue for a picture", exc_info=True)
+                return
+            if not found.faces or user_id in state.no_emotion:
+                return
+            best = found.faces[0]  # the largest face: the person at the camera
+            label = best.emotion
+            if label in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"):
+                room.broadcast(EmotionCue(user_id=user_id, label=label, score=best.scores[label]))
+
+        return face
+
+    async def _on_meeting_updated(self, event: Event) -> None:
+        data = parse_event_data(event)
+        assert isinstance(data, MeetingUpdated)
+        if "settings" not in data.fields or data.meeting_id not in self._by_meeting:
+            return
+        async with self._container.db.read_session() as session:
+            meeting = await session.get(Meeting, data.meeting_id)
+        if meeting is not None:
+            self._apply(meeting)
+
+    # --- announcements --------------------------------------------------------------------------
+
+    async def announce(self, room: Room, user_id: uuid.UUID, name: str, text: str) -> None:
+        """Speak ``text`` into the room: everyone gets it written, and spoken when an AI node can
+        synthesize it (stored as a WAV behind a short-lived URL)."""
+        announcement_id = uuid.uuid4()
+        audio_url: str | None = None
+        try:
+            samples, rate = await self._container.ai.synthesize(text)
+            key = f"announcements/{room.meeting_id}/{announcement_id}.wav"
+            blobs = self._container.blobs
+            await blobs.put(key, codec.to_wav(samples, rate), "audio/wav")
+            audio_url = await blobs.download_url(
+                key,
+                filename="announcement.wav",
+                content_type="audio/wav",
+                expires_in=ANNOUNCEMENT_URL_TTL,
+            )
+        except MeetingError:
+            logger.warning("announcement not spoken", exc_info=True)
+        room.broadcast(
+            Announcement(
+                id=announcement_id,
+                user_id=user_id,
+                display_name=name,
+                text=text,
+                audio_url=audio_url,
+            )
+        )
+
+    def _spawn(self, job: Awaitable[None]) -> None:
+        async def run() -> None:
+            with contextlib.suppress(Exception):
+                await job
+
+        task = asyncio.ensure_future(run())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)

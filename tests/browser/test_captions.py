@@ -1,0 +1,127 @@
+"""Live captions in real browsers: a Chromium participant whose microphone plays a speech file
+(``--use-file-for-fake-audio-capture``) is captioned for the other participant, with the whole
+production path between them: the media node's tap, Kafka, a real AI node (Triton on the CPU)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.async_api import Browser, async_playwright
+
+from tests.ai_nodes import AiNodeProcess
+from tests.browser.harness import ARTIFACTS, CHROMIUM_ARGS, Participant, eventually, in_room
+from tests.conftest import (
+    Api,
+    LiveServer,
+    private_database,
+    separate_redis_db,
+    start_ai_gateway,
+)
+from tests.services import S3Config
+from tests.speech import espeak_speech, wav_bytes, word_error_rate
+
+pytestmark = pytest.mark.integration
+
+SENTENCE = "Welcome to the design review, today we look at the new dashboard."
+
+
+@pytest.fixture(scope="module")
+async def ai_gateway(
+    ai_node: AiNodeProcess,
+    postgres_url: str,
+    redis_url: str,
+    kafka_bootstrap: str,
+    s3_config: S3Config,
+    tmp_path_factory: pytest.TempPathFactory,
+    pytestconfig: pytest.Config,
+) -> AsyncIterator[LiveServer]:
+    with private_database(postgres_url, "browsercaptions") as database:
+        server, stop = await start_ai_gateway(
+            ai_node,
+            database_url=database,
+            redis_url=separate_redis_db(redis_url, 7),
+            kafka_bootstrap=kafka_bootstrap,
+            s3=s3_config,
+            data_dir=tmp_path_factory.mktemp("browsercaptions"),
+            web_dir=Path(pytestconfig.getoption("web_dir")),
+        )
+        try:
+            yield server
+        finally:
+            await stop()
+
+
+@pytest.fixture(scope="module")
+async def speaking_browser(
+    chromium: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Browser]:
+    """A Chromium whose fake microphone says ``SENTENCE`` (after a second of silence), again and
+    again: every page of it speaks, so the listener turns their microphone off."""
+    pause = np.zeros(48000 * 2, np.float32)
+    recording = tmp_path_factory.mktemp("speech") / "speech.wav"
+    recording.write_bytes(wav_bytes(np.concatenate([pause, espeak_speech(SENTENCE, 48000)]), 48000))
+    args = [*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={recording}"]
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=args
+        )
+        yield browser
+        await browser.close()
+
+
+async def person(browser: Browser, api: Api, name: str) -> Participant:
+    user = await api.user(name)
+    context = await browser.new_context(
+        base_url=api.server.url, viewport={"width": 1000, "height": 700}
+    )
+    page = await context.new_page()
+    return Participant(name=name, user=user, context=context, page=page)
+
+
+async def test_the_listener_reads_what_the_speaker_says(
+    ai_gateway: LiveServer, speaking_browser: Browser
+) -> None:
+    api = Api(ai_gateway)
+    speaker = await person(speaking_browser, api, "cspeaker")
+    listener = await person(speaking_browser, api, "clistener")
+    try:
+        meeting = await api.meeting(speaker.user, settings={"ai": True, "ai_language": "en"})
+        invite = {"user_id": str(listener.user.id)}
+        await speaker.user.client.post(f"/api/v1/meetings/{meeting['id']}/invites", json=invite)
+        await speaker.sign_in(f"/join/{meeting['id']}")
+        await in_room(speaker)
+        await listener.sign_in(f"/join/{meeting['id']}")
+        await listener.page.get_by_test_id("prejoin-mic-toggle").click()  # one voice only
+        await in_room(listener)
+
+        line = listener.page.locator(
+            f'[data-testid="caption-line"][data-user-id="{speaker.user_id}"]'
+        )
+
+        async def heard() -> str | None:
+            if await line.count() == 0:
+                return None
+            text = await line.last.locator(".text").inner_text()
+            return text if word_error_rate(SENTENCE, text) <= 0.3 else None
+
+        text = await eventually(heard, seconds=60, what="the speaker's caption")
+        await listener.screenshot("captions")
+        assert word_error_rate(SENTENCE, text) <= 0.3, text
+        me = (await speaker.user.client.get("/api/v1/users/me")).json()
+        assert await line.last.locator("strong").inner_text() == me["display_name"]
+        # Nobody else spoke: every caption is the speaker's.
+        others = listener.page.locator(
+            f'[data-testid="caption-line"]:not([data-user-id="{speaker.user_id}"])'
+        )
+        assert await others.count() == 0
+    finally:
+        for who in (speaker, listener):
+            (ARTIFACTS / f"console-{who.name}.log").write_text("\n".join(who.log) + "\n")
+            await who.context.close()
+        await api.aclose()
