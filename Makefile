@@ -6,7 +6,7 @@ TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 RUN    := $(UV) run --frozen
 
-.PHONY: help install web run serve migrate admin test test-fast lint format typecheck bench-api bench-sfu bench-events clean
+.PHONY: help install web run serve migrate admin test test-fast lint format typecheck bench-api bench-sfu bench-events bench-ai clean
 
 help:
 	@echo "make run        install, build the web client, migrate and start the gateway on http://127.0.0.1:8800"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench-api  measure API latency/throughput, write docs/benchmarks.md"
 	@echo "make bench-sfu  measure SFU forwarding on one core, write docs/benchmarks.md"
 	@echo "make bench-events  measure the outbox relay, Kafka and a consumer, write docs/benchmarks.md"
+	@echo "make bench-ai   measure ASR, captions, TTS and emotion latency on the AI node, write docs/benchmarks.md"
 	@echo "make admin      create an administrator account"
 	@echo "make web        build the browser client into web/dist (npm ci + vite, when sources changed)"
 
@@ -83,6 +84,10 @@ bench-events: install
 	scripts/install-system-deps.sh postgresql
 	scripts/install-kafka.sh
 	$(RUN) python -m scripts.bench_events
+
+bench-ai: install
+	scripts/install-system-deps.sh espeak-ng
+	$(RUN) python -m scripts.bench_ai
 
 bench-sfu: install web
 	scripts/install-system-deps.sh chromium

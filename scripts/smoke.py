@@ -9,6 +9,7 @@ whichever the server uses) and downloads it again. Exits non-zero at the first s
 
 from __future__ import annotations
 
+import base64
 import io
 import sys
 import uuid
@@ -32,6 +33,8 @@ def expect(response: httpx.Response, status: int) -> Any:
         )
     if not response.content:
         return {}
+    if not response.headers.get("content-type", "").endswith("json"):
+        return response.content
     return response.json()
 
 
@@ -71,7 +74,26 @@ def png_bytes() -> bytes:
     return buffer.getvalue()
 
 
-def run(base_url: str) -> None:
+def ai_round_trip(client: httpx.Client, *, required: bool) -> None:
+    """Speech synthesis back through speech recognition, when an AI node runs."""
+    if client.get("/api/v1/ai/health").status_code != 200:
+        if required:
+            raise SmokeFailure("no AI node is ready (GET /api/v1/ai/health)")
+        step("no AI node running: AI checks skipped (`meeting gpu-node`, or EMBEDDED_AI_NODE)")
+        return
+    sentence = "the quarterly review starts at nine"
+    spoken = expect(client.post("/api/v1/ai/synthesis", json={"text": sentence}), 200)
+    audio = base64.b64encode(spoken).decode()
+    heard = expect(client.post("/api/v1/ai/asr", json={"audio": audio, "language": "en"}), 200)
+    words = heard["text"].lower().strip(" .")
+    if "quarterly review" not in words:
+        raise SmokeFailure(f"speech came back as {heard['text']!r}")
+    mood = expect(client.post("/api/v1/ai/emotion", json={"text": "This is wonderful"}), 200)
+    assert mood["text"]["label"] == "positive"
+    step(f"AI: spoke a sentence and heard it back ({heard['text']!r}); text emotion positive")
+
+
+def run(base_url: str, *, require_ai: bool = False) -> None:
     with httpx.Client(base_url=base_url, timeout=30) as anonymous:
         health = expect(anonymous.get("/health"), 200)
         step(f"health: {health['backends']}")
@@ -150,6 +172,8 @@ def run(base_url: str) -> None:
                 raise SmokeFailure("the downloaded file differs from the upload")
         expect(late.get(f"/api/v1/media/{media['id']}/download"), 404)
         step("host and meeting member downloaded it byte-identical; an outsider got 404")
+
+        ai_round_trip(host, required=require_ai)
 
         expect(host.post(f"/api/v1/meetings/{mid}/end"), 200)
         step("host ended the meeting for everyone")

@@ -48,7 +48,8 @@ class AiNodeProcess:
         self.process.wait()
 
 
-def _ready(url: str) -> bool:
+def ready(url: str) -> bool:
+    """Whether the Triton server at ``url`` serves every model of the catalog."""
     try:
         with httpx.Client(timeout=2.0) as client:
             if client.get(f"{url}/v2/health/ready").status_code != 200:
@@ -94,7 +95,7 @@ def ai_node_process(
     node = AiNodeProcess(url=url, process=process, log=log)
     try:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not _ready(url):
+        while not ready(url):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the AI node did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)
