@@ -12,16 +12,11 @@ import fractions
 import functools
 import json
 import math
-import shutil
-import subprocess
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import numpy.typing as npt
 from aiortc import (
@@ -39,50 +34,21 @@ from aiortc.sdp import SessionDescription
 from av import AudioFrame, VideoFrame
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.conftest import REPO_ROOT, Api, UserSession
+from tests.conftest import Api, UserSession
+from tests.speech import espeak_speech
 
 SAMPLE_RATE = 48000
 AUDIO_FRAME = 960  # 20 ms at 48 kHz, what a browser's Opus encoder sends per packet
 
 
 @functools.cache
-def _espeak() -> str | None:
-    """espeak-ng, installed through the project's script the first time it is missing."""
-    if shutil.which("espeak-ng") is None:
-        script = REPO_ROOT / "scripts" / "install-system-deps.sh"
-        subprocess.run([str(script), "espeak-ng"], check=False, capture_output=True)
-    return shutil.which("espeak-ng")
-
-
-@functools.cache
 def speech(text: str, rate: int = SAMPLE_RATE) -> npt.NDArray[np.float32]:
-    """``text`` spoken (espeak-ng, or hibari TTS where espeak-ng cannot be installed) as mono
-    float samples at ``rate``, without the silence the synthesizer adds around it."""
-    espeak = _espeak()
-    if espeak is not None:
-        with tempfile.TemporaryDirectory() as directory:
-            path = Path(directory) / "speech.wav"
-            subprocess.run([espeak, "-w", str(path), text], check=True, capture_output=True)
-            with av.open(str(path)) as container:
-                frames = list(container.decode(audio=0))
-    else:
-        try:
-            from hibari import Hibari
-        except ImportError as exc:
-            raise RuntimeError(
-                "no speech synthesizer: run scripts/install-system-deps.sh espeak-ng"
-            ) from exc
-        voice = np.asarray(Hibari()(text), dtype=np.float32).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(voice, format="flt", layout="mono")
-        frame.sample_rate = 24000
-        frames = [frame]
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-    parts = [out.to_ndarray().reshape(-1) for f in frames for out in resampler.resample(f)]
-    parts += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
-    samples = np.concatenate(parts).astype(np.float32)
+    """``text`` spoken by espeak-ng as mono float samples at ``rate``, without the silence the
+    synthesizer adds around it (cached: the array is read-only)."""
+    samples = espeak_speech(text, rate)
     loud = np.flatnonzero(np.abs(samples) > 0.01)
     trimmed: npt.NDArray[np.float32] = samples[loud[0] : loud[-1] + 1]
-    trimmed.flags.writeable = False  # cached: shared by every caller
+    trimmed.flags.writeable = False
     return trimmed
 
 

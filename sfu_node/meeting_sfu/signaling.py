@@ -193,7 +193,7 @@ class SignalingNode:
         return NodeStats(
             rooms=len(self.rooms.rooms),
             published_tracks=len(tracks),
-            forwarded_streams=sum(len(track.outputs) for track in tracks),
+            forwarded_streams=sum(track.subscribers for track in tracks),
             packets_in_per_second=round(rates.packets_in_per_second, 1),
             packets_out_per_second=round(rates.packets_out_per_second, 1),
             bitrate_in=round(rates.bitrate_in),
@@ -216,7 +216,7 @@ class SignalingNode:
                     user_id=track.user_id,
                     kind=track.kind,
                     source=track.source,
-                    subscribers=len(track.outputs),
+                    subscribers=track.subscribers,
                     packets_received=reception.received,
                     packets_lost=reception.lost,
                     jitter_ms=round(1000 * reception.jitter / reception.clock_rate, 2),

@@ -93,9 +93,10 @@ async def _in_worker(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs
 
 def _payload_types(kind: Literal["audio", "video"]) -> dict[int, str]:
     """Subscriber-side payload type -> codec name: forwarded packets carry aiortc's table."""
-    codecs = CODECS[kind]
     return {
-        c.payloadType: c.mimeType.split("/")[1].lower() for c in codecs if c.payloadType is not None
+        c.payloadType: c.mimeType.split("/")[1].lower()
+        for c in CODECS[kind]
+        if c.payloadType is not None
     }
 
 
@@ -244,10 +245,11 @@ class _AudioPipeline:
             self.offset += len(samples)
 
     def _wall_time(self, offset: int) -> datetime:
-        anchor_offset, anchor_time = self.anchors[0] if self.anchors else (0, time.time())
-        for candidate in self.anchors:
-            if candidate[0] <= offset:
-                anchor_offset, anchor_time = candidate
+        """From the nearest anchor: padding before speech that follows a long pause lies in
+        the silence filled in for the pause, and belongs to the speech's anchor."""
+        anchor_offset, anchor_time = min(
+            self.anchors or [(0, time.time())], key=lambda anchor: abs(anchor[0] - offset)
+        )
         return datetime.fromtimestamp(anchor_time + (offset - anchor_offset) / SAMPLE_RATE, UTC)
 
     def _speech(self, segment: Segment) -> SpeechSegment:

@@ -150,6 +150,11 @@ class PublishedTrack:
 
     # --- subscribers ---------------------------------------------------------------------------
 
+    @property
+    def subscribers(self) -> int:
+        """Participants receiving this track (taps for captions and cues are not counted)."""
+        return sum(isinstance(output, SubscriberOutput) for output in self.outputs)
+
     def attach(self, output: Output, send: Send) -> None:
         self.outputs[output] = send
         self._sends = tuple(self.outputs.items())
