@@ -61,6 +61,7 @@ class SpeechTrack(AudioStreamTrack):
         pcm = np.clip(samples, -1.0, 1.0) * 32767
         self.pcm = pcm.astype(np.int16)
         self.played_at: float | None = None
+        self.playing = asyncio.Event()  # set when the first sample went out
         self._play = False
         self._position = 0  # in ``pcm``
         self._sent = 0  # samples sent since the first frame
@@ -68,6 +69,21 @@ class SpeechTrack(AudioStreamTrack):
 
     def play(self) -> None:
         self._play = True
+
+    def say(self, samples: npt.NDArray[np.float32]) -> None:
+        """Play other ``samples`` now (after the current ones): one track, many utterances."""
+        self.pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
+        self._position = 0
+        self.played_at = None
+        self.playing.clear()
+        self._play = True
+
+    @property
+    def ended_at(self) -> float | None:
+        """Wall time of the last sample (once playing)."""
+        if self.played_at is None:
+            return None
+        return self.played_at + len(self.pcm) / SAMPLE_RATE
 
     async def recv(self) -> AudioFrame:
         if self.readyState != "live":
@@ -80,6 +96,7 @@ class SpeechTrack(AudioStreamTrack):
         if self._play and self._position < len(self.pcm):
             if self.played_at is None:
                 self.played_at = time.time()
+                self.playing.set()
             part = self.pcm[self._position : self._position + AUDIO_FRAME]
             chunk[: len(part)] = part
             self._position += len(part)
