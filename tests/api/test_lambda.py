@@ -26,11 +26,13 @@ from typing import Any, cast
 import httpx
 import pytest
 
+from meeting_functions.ai.app import handler as ai_handler
 from meeting_functions.http.lambda_handler import LambdaHandler
 from meeting_functions.media.app import handler as media_handler
 from meeting_functions.meeting.app import handler as meeting_handler
 from meeting_functions.user.app import handler as user_handler
 from meeting_shared.settings import get_settings
+from tests.ai_nodes import AiNodeProcess
 from tests.api.problems import expect_problem
 from tests.conftest import GENEROUS_LIMIT, PASSWORD
 from tests.services import S3Config
@@ -374,3 +376,24 @@ def test_a_named_stage_is_stripped_from_paths(
 
     missing = lambda_env.call(user_handler, http_event("GET", "/api/v1/nothing", stage="prod"))
     assert expect_problem(missing, 404, "not_found")["instance"] == "/api/v1/nothing"
+
+
+def test_ai_function_calls_the_ai_nodes_it_finds(
+    lambda_env: ExecutionEnvironment, ai_node: AiNodeProcess
+) -> None:
+    """As a Lambda function the ai function finds the AI nodes through Redis (their heartbeats)
+    and calls Triton over HTTP; binary answers (synthesized speech) come back base64-encoded."""
+    _name, tokens = _sign_up(lambda_env)
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    mood = lambda_env.call(
+        ai_handler,
+        http_event("POST", "/api/v1/ai/emotion", json_body={"text": "Great job!"}, headers=bearer),
+    )
+    assert mood.status_code == 200, mood.text
+    assert mood.json()["text"]["label"] == "positive"
+    spoken = lambda_env.invoke(
+        ai_handler,
+        http_event("POST", "/api/v1/ai/synthesis", json_body={"text": "Hello"}, headers=bearer),
+    )
+    assert spoken["statusCode"] == 200 and spoken["isBase64Encoded"] is True
+    assert base64.b64decode(spoken["body"])[:4] == b"RIFF"

@@ -62,8 +62,10 @@ def prepare_weights(cache_dir: Path) -> Path:
         assembled.unlink()
         raise RuntimeError(f"Whisper weights do not match their checksum (got {digest})")
     os.replace(assembled, target / "model.bin")
-    for name in SIDE_FILES:
-        shutil.copyfile(part1 / name, target / name)
+    for name in SIDE_FILES:  # copied, then renamed: another node starting now reads whole files
+        partial = target / f"{name}.{os.getpid()}.part"
+        shutil.copyfile(part1 / name, partial)
+        os.replace(partial, target / name)
     marker.write_text(MODEL_SHA256)
     return target
 
