@@ -43,10 +43,10 @@ def create_gateway(settings: Settings | None = None, container: Container | None
         app.include_router(signaling_router)
 
     if settings.embedded_ai_node:  # and an AI node (Triton on this machine's CPU or GPU)
-        from meeting_gpu.app import embedded_ai_node, serve_ai_node
+        from meeting_gpu.app import embedded_ai_node, serve_embedded
 
         embedded_ai_node(app.state.container)
-        app.state.background.append(functools.partial(serve_ai_node, app.state.container))
+        app.state.background.append(functools.partial(serve_embedded, app.state.container))
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

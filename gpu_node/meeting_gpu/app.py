@@ -43,6 +43,15 @@ def embedded_ai_node(container: Container) -> None:
     CaptionWorker(container.ai, container.bus).subscribe()
 
 
+async def serve_embedded(container: Container) -> None:
+    """``serve_ai_node`` beside the gateway: if it cannot start (a busy port, a broken model
+    file) the gateway goes on without it, and AI calls answer 503."""
+    try:
+        await serve_ai_node(container)
+    except Exception:
+        logger.exception("the embedded AI node could not start")
+
+
 async def run_gpu_node(settings: Settings, models: list[str] | None) -> None:
     container = Container.build(settings, source="ai")
     CaptionWorker(container.ai, container.bus).subscribe()

@@ -12,6 +12,7 @@ import base64
 import logging
 
 import numpy as np
+import numpy.typing as npt
 
 from meeting_shared.ai.client import AiClient
 from meeting_shared.errors import MeetingError
@@ -22,8 +23,9 @@ logger = logging.getLogger(__name__)
 SOURCE = "ai"
 
 
-def pcm16_to_float(audio: bytes) -> np.ndarray:  # type: ignore[type-arg]
-    return np.frombuffer(audio, dtype="<i2").astype(np.float32) / 32768.0
+def pcm16_to_float(audio: bytes) -> npt.NDArray[np.float32]:
+    samples: npt.NDArray[np.float32] = np.frombuffer(audio, dtype="<i2").astype(np.float32)
+    return samples / 32768.0
 
 
 class CaptionWorker:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -268,8 +267,10 @@ class NodeAi:
 
     def _spawn(self, job: Awaitable[None]) -> None:
         async def run() -> None:
-            with contextlib.suppress(Exception):
+            try:
                 await job
+            except Exception:  # a tap that failed to stop cleanly must not break the room
+                logger.warning("stopping a tap failed", exc_info=True)
 
         task = asyncio.ensure_future(run())
         self._pending.add(task)

@@ -260,11 +260,20 @@ async def test_a_poison_event_is_parked_and_replays_after_the_fix(
 
 
 async def test_the_api_works_while_kafka_is_down_and_events_flow_when_it_is_back(
-    migrated_postgres: str, redis_url: str, s3_config: S3Config, tmp_path: Path
+    postgres_url: str, redis_url: str, s3_config: S3Config, tmp_path: Path
+) -> None:
+    # A database of its own: the session server's relay would otherwise publish this server's
+    # outbox to its in-process consumers while Kafka is down here.
+    with private_database(postgres_url, "kafkadown") as database:
+        await _api_without_kafka(database, redis_url, s3_config, tmp_path)
+
+
+async def _api_without_kafka(
+    database_url: str, redis_url: str, s3_config: S3Config, tmp_path: Path
 ) -> None:
     broker, controller = free_port(), free_port()
     settings = production_settings(
-        postgres_url=migrated_postgres,
+        postgres_url=database_url,
         redis_url=separate_redis_db(redis_url, 4),
         s3=s3_config,
         data_dir=tmp_path / "gateway",
