@@ -34,7 +34,7 @@ from meeting_shared.db.migrate import upgrade
 from meeting_shared.settings import Settings
 from meeting_shared.state.memory import MemoryStateStore
 from scripts.bench_api import machine
-from tests.conftest import Api, free_port, start_live_server
+from tests.conftest import Api, free_ports, start_live_server
 from tests.media.test_forwarding import Meeting
 from tests.media_client import SpeechTrack, speech
 from tests.photos import photo
@@ -63,16 +63,17 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def settings_for(data_dir: Path) -> Settings:
+    port, http, grpc, metrics = free_ports(4)
     return Settings(
         _env_file=None,
         environment="test",
-        port=free_port(),
+        port=port,
         data_dir=data_dir,
         web_dir=data_dir / "no-web",
         ai_model_dir=ROOT / "var" / "models",
-        ai_http_port=free_port(),
-        ai_grpc_port=free_port(),
-        ai_metrics_port=free_port(),
+        ai_http_port=http,
+        ai_grpc_port=grpc,
+        ai_metrics_port=metrics,
         ai_node_heartbeat_seconds=1.0,
         ice_host_addresses=["127.0.0.1"],
         jwt_secret=secrets.token_urlsafe(48),

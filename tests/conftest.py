@@ -56,6 +56,18 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> tuple[int, ...]:
+    """``count`` different free ports (asked one by one, the kernel may hand out one twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return tuple(int(sock.getsockname()[1]) for sock in sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def production_settings(
     *,
     postgres_url: str,
@@ -216,7 +228,8 @@ def ai_node(
     """A real AI node (Triton on the CPU, every model) that announces itself in the session's
     Redis, so the session's live server finds it as a production gateway would, and transcribes
     the speech media nodes send on Kafka (topics ``<ai_node.topic_prefix>ai.asr.*``)."""
-    ports = (free_port(), free_port(), free_port())
+    http, grpc, metrics = free_ports(3)
+    ports = (http, grpc, metrics)
     prefix = f"ai{uuid.uuid4().hex[:8]}."
     with ai_node_process(
         tmp_path_factory.mktemp("ai-node"),

@@ -15,7 +15,7 @@ from meeting_shared.ai.nodes import AiNodeDirectory
 from meeting_shared.errors import InvalidInput, Unavailable
 from meeting_shared.state.memory import MemoryStateStore
 from tests.ai_nodes import AiNodeProcess, ai_node_process
-from tests.conftest import free_port
+from tests.conftest import free_port, free_ports
 from tests.photos import photo
 from tests.speech import espeak_speech, hibari_speech, word_error_rate
 
@@ -109,7 +109,7 @@ async def test_bad_input_is_refused_in_plain_words(ai: AiClient, call, message: 
 async def test_a_stopped_node_fails_over_to_another_and_none_left_is_503(
     ai_node: AiNodeProcess, tmp_path: Path
 ) -> None:
-    ports = (free_port(), free_port(), free_port())
+    ports = free_ports(3)
     with ai_node_process(tmp_path / "second", ports) as second:
         client = client_for(second.url, ai_node.url, timeout=10.0)
         try:

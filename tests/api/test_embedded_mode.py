@@ -17,9 +17,11 @@ import pytest
 
 from scripts.smoke import run as run_smoke
 from tests.ai_nodes import MODEL_CACHE, ready
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer, free_ports
 
-pytestmark = pytest.mark.integration
+# The embedded server loads the AI models before the tests start: more than the default 120 s
+# on a busy 2-core machine.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(360)]
 
 
 @dataclass(frozen=True)
@@ -31,13 +33,12 @@ class EmbeddedServer:
 
 @pytest.fixture
 def embedded_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
-    port = free_port()
+    port, ai_port, grpc_port, metrics_port = free_ports(4)
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DATABASE_", "REDIS_", "S3_", "JWT_", "ENVIRONMENT"))
     }
-    ai_port = free_port()
     env.update(
         {
             "PORT": str(port),
@@ -45,8 +46,8 @@ def embedded_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
             "ARGON2_TIME_COST": "1",
             # The embedded AI node, as `make run` starts it; model files prepared once per checkout.
             "AI_HTTP_PORT": str(ai_port),
-            "AI_GRPC_PORT": str(free_port()),
-            "AI_METRICS_PORT": str(free_port()),
+            "AI_GRPC_PORT": str(grpc_port),
+            "AI_METRICS_PORT": str(metrics_port),
             "AI_MODEL_DIR": str(MODEL_CACHE),
         }
     )
