@@ -6,36 +6,7 @@ import "../src/i18n/catalogs";
 import { setLocale } from "../src/i18n";
 import { RoomSession } from "../src/room/session";
 import { renderRoom } from "../src/room/view";
-
-class ScriptedSocket {
-  static last: ScriptedSocket | null = null;
-  static readonly OPEN = 1;
-  readyState = 0;
-  sent: Record<string, unknown>[] = [];
-  onopen: (() => void) | null = null;
-  onmessage: ((event: { data: string }) => void) | null = null;
-  onclose: ((event: { code: number }) => void) | null = null;
-
-  constructor(readonly url: string) {
-    ScriptedSocket.last = this;
-    queueMicrotask(() => {
-      this.readyState = 1;
-      this.onopen?.();
-    });
-  }
-  send(text: string): void {
-    this.sent.push(JSON.parse(text) as Record<string, unknown>);
-  }
-  sentOf(type: string): Record<string, unknown>[] {
-    return this.sent.filter((frame) => frame.type === type);
-  }
-  close(): void {
-    this.readyState = 3;
-  }
-  receive(frame: Record<string, unknown>): void {
-    this.onmessage?.({ data: JSON.stringify(frame) });
-  }
-}
+import { ScriptedSocket } from "./support/socket";
 
 /** `new Audio(url)`: records what was played; each sound ends when the test says so. */
 class FakeAudio extends EventTarget {

@@ -1,52 +1,18 @@
 // The room's signaling state machine against a scripted socket: joining, failing to join, which
-// endings bring a rejoin (the join page reconnects when `reconnectable` says so), and the AI
-// frames (captions, emotion cues, announcements).
+// endings bring a rejoin (the join page reconnects when `reconnectable` says so), the AI frames
+// (captions, emotion cues, announcements), and recording (the indicator's state, start and stop).
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import "../src/i18n/catalogs";
 import { setLocale } from "../src/i18n";
 import type { JoinTicket } from "../src/api/meetings";
 import { RoomSession, type Change, type StartState } from "../src/room/session";
+import { ScriptedSocket } from "./support/socket";
 
 /** The session's change events, in order. */
 function changes(session: RoomSession): Change[] {
   const seen: Change[] = [];
   session.addEventListener("change", (event) => seen.push((event as CustomEvent<Change>).detail));
   return seen;
-}
-
-class ScriptedSocket {
-  static last: ScriptedSocket | null = null;
-  static readonly OPEN = 1;
-  readyState = 0;
-  sent: Record<string, unknown>[] = [];
-  onopen: (() => void) | null = null;
-  onmessage: ((event: { data: string }) => void) | null = null;
-  onclose: ((event: { code: number }) => void) | null = null;
-
-  constructor(readonly url: string) {
-    ScriptedSocket.last = this;
-    queueMicrotask(() => {
-      this.readyState = 1;
-      this.onopen?.();
-    });
-  }
-  send(text: string): void {
-    this.sent.push(JSON.parse(text) as Record<string, unknown>);
-  }
-  close(): void {
-    this.readyState = 3;
-  }
-  /** The frames of one type this client sent. */
-  sentOf(type: string): Record<string, unknown>[] {
-    return this.sent.filter((frame) => frame.type === type);
-  }
-  receive(frame: Record<string, unknown>): void {
-    this.onmessage?.({ data: JSON.stringify(frame) });
-  }
-  drop(code: number): void {
-    this.readyState = 3;
-    this.onclose?.({ code });
-  }
 }
 
 // Only what the session reads of a ticket matters here.
@@ -268,5 +234,134 @@ describe("the room session's AI frames", () => {
     socket.receive({ type: "error", code: "not_meeting_manager", message: "hosts only", in_reply_to: "announce" });
     await vi.waitFor(() => expect(session.notices.at(-1)?.code).toBe("not_meeting_manager"));
     expect(session.notices.at(-1)).toMatchObject({ level: "error", code: "not_meeting_manager", text: "Only the host can do that." });
+  });
+});
+
+describe("the room session's recording", () => {
+  beforeEach(() => {
+    setLocale("en");
+    vi.stubGlobal("WebSocket", ScriptedSocket);
+  });
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    vi.useRealTimers();
+  });
+
+  const host = {
+    ...joined,
+    me: { ...joined.me, role: "host" },
+    meeting: { id: "m1", title: "Standup", settings: { recording: true } },
+  };
+  const started = {
+    type: "recording",
+    active: true,
+    recording_id: "r1",
+    started_by: "u1",
+    started_at: "2026-11-28T10:00:00Z",
+  };
+  const stopped = { type: "recording", active: false, recording_id: null, started_by: null, started_at: null };
+
+  it("is not recording when the snapshot says nothing of it (older servers)", async () => {
+    const [session] = await joinedSession();
+    expect(session.recording.active).toBe(false);
+    expect(session.recording.recordingId).toBeNull();
+  });
+
+  it("shows at once a recording the snapshot says runs", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(new Date("2026-11-28T10:01:05Z"));
+    const [session] = await joinedSession(undefined, { ...joined, recording: { ...started, type: undefined } });
+    expect(session.recording).toMatchObject({ active: true, recordingId: "r1", startedBy: "u1", startedAt: started.started_at });
+    expect(session.recording.since).toBe(Date.parse(started.started_at));
+  });
+
+  it("follows recording frames, for everyone", async () => {
+    const [session, socket] = await joinedSession();
+    const seen = changes(session);
+    socket.receive(started);
+    await vi.waitFor(() => expect(session.recording.active).toBe(true));
+    expect(session.recording.recordingId).toBe("r1");
+    socket.receive(stopped);
+    await vi.waitFor(() => expect(session.recording.active).toBe(false));
+    expect(seen.filter((change) => change === "recording")).toHaveLength(2);
+    expect(session.notices.filter((notice) => notice.code)).toEqual([]);
+  });
+
+  it("lets hosts and co-hosts record in meetings that allow it", async () => {
+    const [participant] = await joinedSession(undefined, { ...host, me: joined.me });
+    expect(participant.canRecord).toBe(false);
+    const [coHost] = await joinedSession(undefined, { ...host, me: { ...joined.me, role: "co_host" } });
+    expect(coHost.canRecord).toBe(true);
+    const [notAllowed] = await joinedSession(undefined, { ...host, meeting: { ...host.meeting, settings: { recording: false } } });
+    expect(notAllowed.canRecord).toBe(false);
+    // one that runs can be stopped even so
+    const [running] = await joinedSession(undefined, { ...host, meeting: { ...host.meeting, settings: {} }, recording: started });
+    expect(running.canRecord).toBe(true);
+  });
+
+  it("sends start and stop, and waits for the node's answer before another", async () => {
+    const [session, socket] = await joinedSession(undefined, host);
+    session.setRecording(true);
+    expect(session.recordingPending).toBe(true);
+    session.setRecording(true); // pressed twice: sent once
+    expect(socket.sentOf("start_recording")).toEqual([{ type: "start_recording" }]);
+    socket.receive(started);
+    await vi.waitFor(() => expect(session.recordingPending).toBe(false));
+    expect(session.recording.active).toBe(true);
+    session.setRecording(false);
+    expect(socket.sentOf("stop_recording")).toEqual([{ type: "stop_recording" }]);
+    socket.receive(stopped);
+    await vi.waitFor(() => expect(session.recording.active).toBe(false));
+    expect(session.recordingPending).toBe(false);
+  });
+
+  it.each([
+    ["start_recording", "recording_disabled", "Recording is turned off for this meeting. A host can allow it in the meeting's settings."],
+    ["start_recording", "already_recording", "The meeting is already being recorded."],
+    ["stop_recording", "not_recording", "The meeting is not being recorded."],
+    ["start_recording", "not_meeting_manager", "Only the host can do that."],
+  ])("takes the refusal of %s (%s) as a recording error in plain words", async (frame, code, text) => {
+    const [session, socket] = await joinedSession(undefined, host);
+    session.setRecording(frame === "start_recording");
+    const seen = changes(session);
+    socket.refuse(frame, code, "server words");
+    await vi.waitFor(() => expect(session.recordingErrors).toHaveLength(1));
+    expect(session.recordingErrors[0]).toMatchObject({ code, text });
+    expect(session.recordingPending).toBe(false);
+    expect(session.notices.filter((notice) => notice.code)).toEqual([]); // a toast, not the room's error line
+    expect(seen).toEqual(["recording"]);
+  });
+
+  it("leaves other refusals to the room's error line", async () => {
+    const [session, socket] = await joinedSession(undefined, host);
+    socket.refuse("chat", "chat_disabled");
+    await vi.waitFor(() => expect(session.notices.at(-1)?.code).toBe("chat_disabled"));
+    expect(session.recordingErrors).toEqual([]);
+  });
+
+  it("gives up waiting when the node does not answer", async () => {
+    const [session, socket] = await joinedSession(undefined, host);
+    vi.useFakeTimers();
+    session.setRecording(true);
+    expect(socket.sentOf("start_recording")).toHaveLength(1);
+    vi.advanceTimersByTime(10_000);
+    expect(session.recordingPending).toBe(false);
+    expect(session.recordingErrors.at(-1)?.text).toBe("The media server did not answer. Try again.");
+  });
+
+  it("keeps failures for hosts, and the stop that comes with them", async () => {
+    const [session, socket] = await joinedSession(undefined, { ...host, recording: started });
+    socket.receive({ type: "recording_failed", recording_id: "r1", reason: "The media node stopped" });
+    socket.receive(stopped);
+    await vi.waitFor(() => expect(session.recording.active).toBe(false));
+    expect(session.recordingFailures).toEqual([{ recordingId: "r1", reason: "The media node stopped" }]);
+  });
+
+  it("sends nothing once the meeting is left", async () => {
+    const [session, socket] = await joinedSession(undefined, host);
+    session.leave();
+    session.setRecording(true);
+    expect(socket.sentOf("start_recording")).toEqual([]);
+    expect(session.recordingPending).toBe(false);
   });
 });

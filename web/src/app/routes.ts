@@ -6,6 +6,7 @@ export const ROUTES: Route[] = [
   { path: "/", load: () => import("../pages/dashboard"), access: "user" },
   { path: "/meetings/new", load: () => import("../pages/meeting-form"), access: "user" },
   { path: "/meetings/:id/edit", load: () => import("../pages/meeting-form"), access: "user" },
+  { path: "/meetings/:id", load: () => import("../pages/meeting"), access: "user" },
   { path: "/signin", load: () => import("../pages/signin"), access: "guest" },
   { path: "/signup", load: () => import("../pages/signup"), access: "guest" },
   { path: "/forgot-password", load: () => import("../pages/forgot-password"), access: "guest" },

@@ -6,6 +6,7 @@ import { common } from "./common";
 import { register } from "./index";
 import { media } from "./media";
 import { meetings } from "./meetings";
+import { recordings } from "./recordings";
 import { room } from "./room";
 import { widgets } from "./widgets";
 
@@ -17,3 +18,4 @@ register(admin);
 register(widgets);
 register(room);
 register(ai);
+register(recordings);

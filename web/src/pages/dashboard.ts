@@ -13,27 +13,14 @@ import {
   type MeetingList,
 } from "../api/meetings";
 import { navigate, type Page } from "../app/router";
-import { formatDateTime, locale, t } from "../i18n";
+import { t } from "../i18n";
 import { pageCount } from "../meetings/model";
+import { timeRange } from "../meetings/time";
 import { h } from "../ui/dom";
 
 const PAGE_SIZE = 10;
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
-function sameDay(a: Date, b: Date): boolean {
-  return a.toDateString() === b.toDateString();
-}
-
-/** "Jan 5, 2026, 2:30 PM – 3:30 PM" (the end's date only when it differs). */
-export function timeRange(meeting: Meeting): string {
-  const start = new Date(meeting.start_time);
-  const end = new Date(meeting.end_time);
-  const endText = sameDay(start, end)
-    ? new Intl.DateTimeFormat(locale(), { timeStyle: "short" }).format(end)
-    : formatDateTime(end);
-  return t("meeting.time_range", { start: formatDateTime(start), end: endText });
-}
 
 const isManager = (meeting: Meeting) => meeting.my_role === "host" || meeting.my_role === "co_host";
 const isOpen = (meeting: Meeting) => meeting.status === "scheduled" || meeting.status === "live";
@@ -130,7 +117,7 @@ function meetingItem(meeting: Meeting, list: MeetingList, onCancelled: (meeting:
   return h(
     "li",
     { class: "meeting", "data-testid": "meeting", "data-id": meeting.id, "data-status": meeting.status },
-    h("h3", { "data-testid": "meeting-name" }, meeting.title),
+    h("h3", { "data-testid": "meeting-name" }, h("a", { href: `/meetings/${meeting.id}`, "data-testid": "meeting-link" }, meeting.title)),
     h("p", { class: "meeting-time" }, h("time", { datetime: meeting.start_time, "data-testid": "meeting-time" }, timeRange(meeting))),
     badges,
     actions,

@@ -71,6 +71,15 @@ export interface AnnouncementFrame {
   audio_url: string | null;
 }
 
+/** Whether the meeting is being recorded (`recording` frames, and the `joined` snapshot of
+ * servers that record). */
+export interface RecordingInfo {
+  active: boolean;
+  recording_id: string | null;
+  started_by: string | null;
+  started_at: string | null;
+}
+
 /** What an announcement may hold (`announce.text`). */
 export const ANNOUNCEMENT_MAX_CHARS = 500;
 
@@ -82,6 +91,8 @@ export type ServerFrame =
       participants: ParticipantInfo[];
       meeting: { id: string; title: string; settings: Record<string, unknown> };
       ice_servers: RTCIceServer[];
+      /** Absent on servers that do not record: not recording. */
+      recording?: RecordingInfo;
     }
   | { type: "participant_joined"; participant: ParticipantInfo }
   | { type: "participant_updated"; participant: ParticipantInfo }
@@ -90,6 +101,8 @@ export type ServerFrame =
   | CaptionFrame
   | EmotionFrame
   | AnnouncementFrame
+  | ({ type: "recording" } & RecordingInfo)
+  | { type: "recording_failed"; recording_id: string; reason: string }
   | { type: "muted_by_host"; by: string }
   | { type: "removed"; by: string; reason?: "removed" | "banned" | "deleted" }
   | { type: "meeting_ended"; by: string }
@@ -118,6 +131,8 @@ export type ClientFrame =
   | { type: "end_meeting" }
   | { type: "set_emotion_cues"; enabled: boolean }
   | { type: "announce"; text: string }
+  | { type: "start_recording" }
+  | { type: "stop_recording" }
   | { type: "publish_offer"; sdp: string; tracks: { mid: string; source: Source }[] }
   | { type: "subscribe_answer"; sdp: string }
   | {

@@ -27,6 +27,7 @@ import {
   type Source,
 } from "./protocol";
 import type { StatLike } from "./quality";
+import { NOT_RECORDING, RECORDING_ERRORS, recordingState, type RecordingState } from "./recording";
 import { lineOf } from "./transcript";
 
 export type Status = "connecting" | "joined" | "left" | "removed" | "ended" | "failed";
@@ -42,7 +43,8 @@ export type Change =
   | "lobby"
   | "captions"
   | "emotion"
-  | "announcement";
+  | "announcement"
+  | "recording";
 
 /** What this client receives from one person for one tile: their camera (with their
  * microphone) or their screen share. */
@@ -69,6 +71,12 @@ export interface Notice {
   level: "error" | "info";
   text: string;
   code?: string;
+}
+
+/** A recording that stopped on a failure (told to hosts and co-hosts). */
+export interface RecordingFailure {
+  recordingId: string;
+  reason: string;
 }
 
 /** Whether the microphone and camera start on (the pre-join screen's toggles). Off means the
@@ -114,6 +122,14 @@ export class RoomSession extends EventTarget {
   readonly emotions = new EmotionBoard();
   /** Hosts' announcements, in arrival order. */
   readonly announcements: AnnouncementFrame[] = [];
+  /** Whether the meeting is being recorded (everyone is told). */
+  recording: RecordingState = NOT_RECORDING;
+  /** A start or stop this client asked for has not been answered yet. */
+  recordingPending = false;
+  /** Refusals of this client's start or stop, in plain words, in arrival order. */
+  readonly recordingErrors: Notice[] = [];
+  /** Recordings that failed (hosts and co-hosts only), in arrival order. */
+  readonly recordingFailures: RecordingFailure[] = [];
   /** Whether this person lets their face be analysed (sent to the node on every join). */
   emotionCues: boolean;
 
@@ -147,6 +163,7 @@ export class RoomSession extends EventTarget {
   private publishing: Promise<void> = Promise.resolve();
   private frames: Promise<void> = Promise.resolve();
   private pinger: number | undefined;
+  private recordingTimer: number | undefined;
 
   constructor(
     private readonly ticket: JoinTicket,
@@ -279,6 +296,8 @@ export class RoomSession extends EventTarget {
     this.status = status;
     this.endReason = reason;
     window.clearInterval(this.pinger);
+    window.clearTimeout(this.recordingTimer);
+    this.recordingPending = false;
     this.publishAnswer?.reject(new Error(reason));
     this.publishAnswer = null;
     for (const track of this.localStream?.getTracks() ?? []) track.stop();
@@ -306,6 +325,7 @@ export class RoomSession extends EventTarget {
     this.me = frame.me;
     this.meetingTitle = frame.meeting.title;
     this.meetingSettings = frame.meeting.settings ?? {};
+    this.recording = recordingState(frame.recording, Date.now());
     this.iceServers = frame.ice_servers ?? [];
     for (const participant of frame.participants) this.participants.set(participant.user_id, participant);
     this.pinger = window.setInterval(() => this.send({ type: "ping" }), PING_SECONDS * 1000);
@@ -351,6 +371,16 @@ export class RoomSession extends EventTarget {
       case "announcement":
         this.announcements.push(frame);
         this.emit("announcement");
+        break;
+      case "recording":
+        this.recording = recordingState(frame, Date.now());
+        this.settleRecording();
+        this.emit("recording");
+        break;
+      case "recording_failed":
+        this.recordingFailures.push({ recordingId: frame.recording_id, reason: frame.reason });
+        this.settleRecording();
+        this.emit("recording");
         break;
       case "muted_by_host":
         this.setMicTrack(false);
@@ -403,12 +433,29 @@ export class RoomSession extends EventTarget {
         break;
       }
       case "error":
-        this.notice("error", describeError(frame.code, frame.message), frame.code);
+        if (this.answersRecording(frame.code, frame.in_reply_to)) {
+          this.settleRecording();
+          this.recordingErrors.push({ level: "error", text: describeError(frame.code, frame.message), code: frame.code });
+          this.emit("recording");
+        } else {
+          this.notice("error", describeError(frame.code, frame.message), frame.code);
+        }
         break;
       case "joined":
       case "pong":
         break;
     }
+  }
+
+  /** Whether an `error` frame refuses this client's start or stop of a recording. */
+  private answersRecording(code: string, inReplyTo: string | null): boolean {
+    if (inReplyTo === "start_recording" || inReplyTo === "stop_recording") return true;
+    return inReplyTo === null && this.recordingPending && (RECORDING_ERRORS.has(code) || code === "not_meeting_manager");
+  }
+
+  private settleRecording(): void {
+    window.clearTimeout(this.recordingTimer);
+    this.recordingPending = false;
   }
 
   private notice(level: Notice["level"], text: string, code?: string): void {
@@ -692,6 +739,27 @@ export class RoomSession extends EventTarget {
     if (!words || [...words].length > ANNOUNCEMENT_MAX_CHARS) return false; // characters, not UTF-16 units
     this.send({ type: "announce", text: words });
     return true;
+  }
+
+  /** Host or co-host: start recording the meeting, or stop the recording that runs. Everyone
+   * hears of it in a `recording` frame; until then (or a refusal) the request is pending. */
+  setRecording(on: boolean): void {
+    if (this.recordingPending || this.status !== "joined") return;
+    this.send({ type: on ? "start_recording" : "stop_recording" });
+    this.recordingPending = true;
+    this.recordingTimer = window.setTimeout(() => {
+      if (!this.recordingPending) return;
+      this.recordingPending = false;
+      this.recordingErrors.push({ level: "error", text: t("room.recording_no_answer") });
+      this.emit("recording");
+    }, ANSWER_TIMEOUT_MS);
+    this.emit("recording");
+  }
+
+  /** Whether this client may start or stop recordings here: hosts and co-hosts, in meetings
+   * whose settings allow it (a recording that runs can always be stopped). */
+  get canRecord(): boolean {
+    return this.isManager && (this.meetingSettings.recording === true || this.recording.active);
   }
 
   /** Host or co-host: end the meeting for everyone. */

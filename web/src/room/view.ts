@@ -1,6 +1,6 @@
-// The room page: header (title, status, connection quality), stage (tiles, captions), side
-// panels (chat, people, transcript), controls, notices and announcements. All state lives in
-// RoomSession; this file only draws it and turns clicks into session calls.
+// The room page: header (title, status, recording indicator, connection quality), stage (tiles,
+// captions), side panels (chat, people, transcript), controls, notices and announcements. All
+// state lives in RoomSession; this file only draws it and turns clicks into session calls.
 
 import { synthesize, SYNTHESIS_MAX_CHARS } from "../api/ai";
 import { t } from "../i18n";
@@ -18,6 +18,7 @@ import { preference, savePreference } from "./prefs";
 import type { AnnouncementFrame, ChatFrame, ParticipantInfo, Role } from "./protocol";
 import { classify, summarize, type Quality, type Totals } from "./quality";
 import { ReadAloudQueue } from "./readAloud";
+import { RecordingIndicator } from "./recordingbadge";
 import type { Change, RoomSession } from "./session";
 import { Stage } from "./tiles";
 import { TranscriptPanel } from "./transcriptpanel";
@@ -35,6 +36,7 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
   const status = h("span", { class: "status", "data-testid": "room-status" });
   const quality = h("span", { class: "quality", role: "status", "data-testid": "connection-quality", "data-level": "unknown" });
   const sharing = h("span", { class: "pill", "data-testid": "sharing-banner", hidden: true }, t("room.you_are_sharing"));
+  const recording = new RecordingIndicator();
   const alert = h("div", { class: "alert", role: "alert", "data-testid": "room-error", hidden: true });
   const info = h("div", { class: "info", role: "status", "data-testid": "room-notice", hidden: true });
   const ended = h("div", { class: "ended", role: "status", "data-testid": "room-ended", hidden: true });
@@ -120,6 +122,7 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
   const announceButton = button("toggle-announce", { "aria-controls": "room-announce", "aria-label": t("ai.announce_action") });
   announceButton.textContent = t("ai.announce");
   captions.element.id = "room-captions";
+  const recordButton = button("toggle-recording", { class: "record" });
   const leaveButton = h("button", { type: "button", class: "leave", "data-testid": "leave" }, t("room.leave"));
   const endButton = h("button", { type: "button", class: "danger", "data-testid": "end-meeting", hidden: true }, t("room.end_for_all"));
   devicesButton.textContent = t("room.devices_short");
@@ -130,7 +133,7 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
     h("div", { class: "group" }, micButton, cameraButton, devicesButton, screenButton, handButton),
     h("div", { class: "group" }, chatButton, peopleButton, transcriptButton),
     h("div", { class: "group" }, captionsButton, aiButton, announceButton),
-    h("div", { class: "group" }, leaveButton, endButton),
+    h("div", { class: "group" }, recordButton, leaveButton, endButton),
     devices.element,
     aiMenu.element,
     announceForm.element,
@@ -140,7 +143,7 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
   const room = h(
     "section",
     { class: "room", "data-testid": "room" },
-    h("header", {}, title, status, sharing, quality),
+    h("header", {}, title, status, recording.element, sharing, quality),
     alert,
     info,
     ended,
@@ -270,6 +273,7 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
     sharing.hidden = !session.sharing;
     leaveButton.disabled = !live;
     endButton.hidden = !live || !session.isManager;
+    renderRecordButton(live);
     controls.hidden = !live;
     if (!live && openPopover()) void showPopover(null);
     chat.setLive(live);
@@ -296,6 +300,62 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
     if (!manager && announceForm.isOpen) announceForm.setOpen(false);
     if (!ai && openPanel === "transcript") showPanel(null);
     renderCues();
+  }
+
+  /** Start or stop recording: hosts and co-hosts, in meetings that allow it; it waits for the
+   * node's answer (the `recording` frame) before it can be pressed again. */
+  function renderRecordButton(live: boolean): void {
+    const active = session.recording.active;
+    recordButton.hidden = !live || !session.canRecord;
+    recordButton.textContent = active ? t("room.recording_stop") : t("room.recording_start");
+    recordButton.setAttribute("aria-pressed", String(active));
+    recordButton.disabled = !live || session.recordingPending;
+    setAttr(recordButton, "aria-busy", session.recordingPending ? "true" : null);
+    recordButton.title = session.recordingPending ? t("room.recording_waiting") : "";
+  }
+
+  /** Someone's name for the recording messages (null when they are not in the room). */
+  function nameOf(userId: string | null): string | null {
+    if (!userId) return null;
+    if (userId === session.me?.user_id) return session.me.display_name;
+    return session.participants.get(userId)?.display_name ?? null;
+  }
+
+  let wasRecording: boolean | null = null; // null until joined: the snapshot is said differently
+  let recordingErrorsSeen = 0;
+  let recordingFailuresSeen = 0;
+  function renderRecording(): void {
+    const live = session.status === "joined";
+    const state = session.recording;
+    recording.show(live ? state : { ...state, active: false }, nameOf(state.startedBy));
+    if (live && wasRecording !== state.active) {
+      if (wasRecording === null) {
+        if (state.active) announce(t("room.recording_in_progress"));
+      } else if (state.active) {
+        const name = nameOf(state.startedBy);
+        announce(
+          state.startedBy && state.startedBy === session.me?.user_id
+            ? t("room.recording_started_by_you")
+            : name
+              ? t("room.recording_started_by", { name })
+              : t("room.recording_started"),
+        );
+      } else {
+        announce(t("room.recording_stopped"));
+      }
+      wasRecording = state.active;
+    }
+    for (const problem of session.recordingErrors.slice(recordingErrorsSeen)) {
+      toast(problem.text, undefined, { kind: "recording-error" });
+    }
+    recordingErrorsSeen = session.recordingErrors.length;
+    for (const failure of session.recordingFailures.slice(recordingFailuresSeen)) {
+      toast(t("room.recording_failed", { reason: failure.reason || t("room.recording_failed_unknown") }), undefined, {
+        kind: "recording-failed",
+      });
+    }
+    recordingFailuresSeen = session.recordingFailures.length;
+    renderRecordButton(live);
   }
 
   /** Emotion cues (tile badges, caption tones) show only while the switch is on. */
@@ -327,6 +387,7 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
       toasts.replaceChildren();
     }
     if (session.status === "joined") startQuality();
+    renderRecording();
     renderControls();
     stage.render();
     people.render();
@@ -481,6 +542,7 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
   peopleButton.addEventListener("click", () => showPanel(openPanel === "people" ? null : "people", true));
   transcriptButton.addEventListener("click", () => showPanel(openPanel === "transcript" ? null : "transcript", true));
   leaveButton.addEventListener("click", () => session.leave());
+  recordButton.addEventListener("click", () => session.setRecording(!session.recording.active));
   endButton.addEventListener("click", () => {
     void confirmAction(room, t("room.confirm_end"), t("room.end_for_all")).then((sure) => {
       if (sure) session.endMeeting();
@@ -515,6 +577,9 @@ export function renderRoom(root: HTMLElement, session: RoomSession, home: () => 
         break;
       case "announcement":
         renderAnnouncements();
+        break;
+      case "recording":
+        renderRecording();
         break;
       case "participants":
         renderPeopleChanges();
