@@ -131,10 +131,10 @@ class ToneTrack(AudioStreamTrack):
         self._sample = 0
 
     async def recv(self) -> AudioFrame:
-        frame = await super().recv()  # paced silence with the right timestamps
+        frame = await super().recv()  # paced: one 20 ms frame (of 8 kHz silence) each time
         assert isinstance(frame, AudioFrame)
         if self.loud:
-            samples = frame.samples
+            samples = AUDIO_FRAME  # the same 20 ms at 48 kHz
             t = (np.arange(samples) + self._sample) / SAMPLE_RATE
             tone = (8000 * np.sin(2 * math.pi * 440 * t)).astype(np.int16)
             frame = AudioFrame.from_ndarray(tone.reshape(1, -1), format="s16", layout="mono")

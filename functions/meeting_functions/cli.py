@@ -132,6 +132,28 @@ def gpu_node(
     asyncio.run(run_gpu_node(settings, model))
 
 
+@app.command()
+def recorder() -> None:
+    """Mix stopped recordings into one video each (ffmpeg) and delete those past
+    RECORDING_RETENTION_DAYS. `meeting serve` does this itself unless
+    EMBEDDED_RECORDING_WORKER=false; run several on machines with spare CPU."""
+    from meeting_shared.recording.worker import MixingWorker
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+
+    async def run() -> None:
+        container = Container.build(settings, source="recorder")
+        worker = MixingWorker(container)
+        try:
+            await asyncio.gather(worker.run(), container.bus.run())
+        finally:
+            await container.aclose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
 @admin_app.command("create")
 def admin_create(
     username: Annotated[str, typer.Option(prompt=True)],

@@ -18,6 +18,7 @@ from meeting_functions.user.routes import ROUTERS as USER_ROUTERS
 from meeting_sfu.signaling import SignalingNode
 from meeting_sfu.signaling import router as signaling_router
 from meeting_shared.container import Container
+from meeting_shared.recording.worker import MixingWorker
 from meeting_shared.settings import Settings, get_settings
 
 _NO_CLIENT_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -47,6 +48,9 @@ def create_gateway(settings: Settings | None = None, container: Container | None
 
         embedded_ai_node(app.state.container)
         app.state.background.append(functools.partial(serve_embedded, app.state.container))
+
+    if settings.embedded_recording_worker:  # and mixes recordings (ffmpeg, in a thread)
+        app.state.background.append(MixingWorker(app.state.container).run)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

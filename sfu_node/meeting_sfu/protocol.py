@@ -139,6 +139,16 @@ class Announce(Frame):
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
+class StartRecording(Frame):
+    """Hosts and co-hosts: record the meeting (its `recording` setting must be on)."""
+
+    type: Literal["start_recording"]
+
+
+class StopRecording(Frame):
+    type: Literal["stop_recording"]
+
+
 ClientFrame = Annotated[
     Ping
     | SendChat
@@ -154,7 +164,9 @@ ClientFrame = Annotated[
     | SubscribeAnswer
     | IceCandidate
     | SetEmotionCues
-    | Announce,
+    | Announce
+    | StartRecording
+    | StopRecording,
     Field(discriminator="type"),
 ]
 CLIENT_FRAME = TypeAdapter(ClientFrame)
@@ -170,6 +182,24 @@ class MeetingInfo(BaseModel):
     settings: dict[str, Any]
 
 
+class RecordingState(BaseModel):
+    """Whether the meeting is being recorded (everyone in the room sees it)."""
+
+    type: Literal["recording"] = "recording"
+    active: bool
+    recording_id: uuid.UUID | None = None
+    started_by: uuid.UUID | None = None
+    started_at: datetime | None = None
+
+
+class RecordingFailed(BaseModel):
+    """To hosts and co-hosts: a recording could not be made or stored; `reason` says why."""
+
+    type: Literal["recording_failed"] = "recording_failed"
+    recording_id: uuid.UUID
+    reason: str
+
+
 class Joined(BaseModel):
     """The room snapshot, sent once after a successful ``join``."""
 
@@ -179,6 +209,7 @@ class Joined(BaseModel):
     participants: list[ParticipantInfo] = Field(description="Everyone else in the room")
     meeting: MeetingInfo
     ice_servers: list[dict[str, Any]]
+    recording: RecordingState = Field(default_factory=lambda: RecordingState(active=False))
 
 
 class ParticipantJoined(BaseModel):
@@ -381,6 +412,8 @@ ServerFrame = (
     | Caption
     | EmotionCue
     | Announcement
+    | RecordingState
+    | RecordingFailed
     | Error
 )
 

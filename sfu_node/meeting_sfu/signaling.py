@@ -26,7 +26,7 @@ from meeting_sfu.ai import NodeAi
 from meeting_sfu.ice import ice_servers_for
 from meeting_sfu.media import webrtc
 from meeting_sfu.media.session import MediaConfig, MediaRoom, MediaSession
-from meeting_sfu.media.tracks import Bitrates
+from meeting_sfu.media.tracks import Bitrates, PublishedTrack
 from meeting_sfu.media.traffic import RateMeter, Traffic
 from meeting_sfu.protocol import (
     CLIENT_FRAME,
@@ -64,8 +64,11 @@ from meeting_sfu.protocol import (
     SendChat,
     SetEmotionCues,
     SetMute,
+    StartRecording,
+    StopRecording,
     SubscribeAnswer,
 )
+from meeting_sfu.recording import NodeRecordings
 from meeting_sfu.rooms import Connection, Room, RoomRegistry
 from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
@@ -100,6 +103,7 @@ from meeting_shared.services.meetings import (
     load_for_manager,
 )
 from meeting_shared.services.nodes import NodeStats
+from meeting_shared.services.recordings import RecordingService
 from meeting_shared.services.rooms import (
     ParticipantInfo,
     RoomStats,
@@ -134,6 +138,7 @@ class SignalingNode:
         self.rates = RateMeter(self.traffic)
         self.rooms = RoomRegistry(container.state, node_id, self._media_room)
         self.ai = NodeAi(container, node_id, self.rooms)
+        self.recordings = NodeRecordings(container, node_id, self.rooms)
         self._track_samples: dict[str, tuple[float, int]] = {}  # bytes in at the last heartbeat
         self._chat_sent: dict[uuid.UUID, None] = {}  # ids of recent chat messages sent to rooms
         bus = container.bus
@@ -154,8 +159,19 @@ class SignalingNode:
             self.media_config,
             self.traffic,
             lambda frame, skip: room.broadcast(frame, skip=skip),
-            on_track=self.ai.observer(room.meeting_id),
+            on_track=self._track_observer(room),
         )
+
+    def _track_observer(self, room: Room) -> Callable[[PublishedTrack, bool], None]:
+        """What follows a room's tracks besides forwarding: the AI taps and the recorders."""
+        ai = self.ai.observer(room.meeting_id)
+        recording = self.recordings.observer(room.meeting_id, room)
+
+        def changed(track: PublishedTrack, published: bool) -> None:
+            ai(track, published)
+            recording(track, published)
+
+        return changed
 
     async def heartbeat(self) -> None:
         """Tell the directory this node is alive, how loaded it is and what it forwards, and
@@ -163,6 +179,7 @@ class SignalingNode:
         node = await self.container.nodes.lookup(self.node_id)
         if node is None:
             raise RuntimeError(f"NODE_ID {self.node_id!r} is not one of MEDIA_NODES")
+        await self.recordings.recover()  # what a crash of this node left half-stored
         interval = self.container.settings.media_node_heartbeat_seconds
         try:
             await self._beat(node, interval)
@@ -291,6 +308,7 @@ class SignalingNode:
                 participants=room.others(info.user_id),
                 meeting=MeetingInfo(id=meeting.id, title=meeting.title, settings=meeting.settings),
                 ice_servers=ice_servers_for(self.container.settings, info.user_id, time.time()),
+                recording=self.recordings.state(meeting.id),
             )
         )
         if replaced is None:
@@ -476,11 +494,24 @@ class SignalingNode:
                 async with self.container.db.read_session() as session:
                     await load_for_manager(self.container.unit_of_work(session), meeting_id, actor)
                 await self.ai.announce(room, connection.user_id, connection.info.display_name, text)
+            case StartRecording():
+                async with self.container.db.session() as session:
+                    await self._recording_service(session).start(actor, meeting_id)
+            case StopRecording():
+                async with self.container.db.session() as session:
+                    await self._recording_service(session).stop(actor, meeting_id)
             case EndMeeting():
                 async with self.container.db.session() as session:
                     await MeetingService(
                         self.container.unit_of_work(session), hasher=self.container.hasher
                     ).end(actor, meeting_id)
+
+    def _recording_service(self, session: AsyncSession) -> RecordingService:
+        return RecordingService(
+            self.container.unit_of_work(session),
+            self.container.blobs,
+            url_ttl=self.container.settings.download_url_ttl_seconds,
+        )
 
     @staticmethod
     def _media(connection: Connection) -> MediaSession:

@@ -244,7 +244,7 @@ class MediaDeleted(UserEvent):
     actor_id: uuid.UUID
 
 
-# --- recordings (issue 7 emits these) -----------------------------------------------------------
+# --- recordings -------------------------------------------------------------------------------
 
 
 class RecordingStarted(MeetingEvent):
@@ -255,10 +255,22 @@ class RecordingStarted(MeetingEvent):
 
 
 class RecordingStopped(MeetingEvent):
+    """Stop asked (a host, or the meeting ended): the recording node closes and stores the files
+    (``recording.saved`` follows)."""
+
     event_type = "recording.stopped"
     recording_id: uuid.UUID
-    actor_id: uuid.UUID | None = None  # None: stopped because the meeting ended or a node died
-    tracks: list[str] = []  # blob keys of the per-track files written so far
+    node_id: str | None = None  # the node that records
+    actor_id: uuid.UUID | None = None  # None: stopped because the meeting ended
+
+
+class RecordingSaved(MeetingEvent):
+    """The recording node stored every track's file (and the timeline): ready to be mixed."""
+
+    event_type = "recording.saved"
+    recording_id: uuid.UUID
+    node_id: str
+    tracks: list[str] = []  # blob keys of the per-track files
 
 
 class RecordingReady(MeetingEvent):

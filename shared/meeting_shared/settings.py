@@ -162,6 +162,15 @@ class Settings(BaseSettings):
     ai_retry_after_seconds: int = Field(default=10, ge=1, description="Told to callers on 503")
     rate_limit_ai: str = "60/60"
 
+    # Recording
+    embedded_recording_worker: bool = Field(
+        default=True,
+        description="`meeting serve` also mixes recordings (off when `meeting recorder` runs)",
+    )
+    recording_retention_days: int = Field(
+        default=0, ge=0, description="Recordings older than this are deleted; 0 keeps them"
+    )
+
     # Mail (password reset, invites): SMTP when configured, else a file sink
     smtp_host: str = ""
     smtp_port: int = 587

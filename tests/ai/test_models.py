@@ -109,7 +109,8 @@ async def test_bad_input_is_refused_in_plain_words(ai: AiClient, call, message: 
 async def test_a_stopped_node_fails_over_to_another_and_none_left_is_503(
     ai_node: AiNodeProcess, tmp_path: Path
 ) -> None:
-    ports = free_ports(3)
+    http, grpc, metrics = free_ports(3)
+    ports = (http, grpc, metrics)
     with ai_node_process(tmp_path / "second", ports) as second:
         client = client_for(second.url, ai_node.url, timeout=10.0)
         try:

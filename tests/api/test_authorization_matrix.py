@@ -15,6 +15,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
 import httpx
@@ -29,7 +30,7 @@ from meeting_functions.gateway import create_gateway
 from meeting_functions.http.middleware import API_PREFIX
 from meeting_shared.blobs import BlobStore
 from meeting_shared.container import Container
-from meeting_shared.db.models import DeadLetter
+from meeting_shared.db.models import DeadLetter, Recording
 from meeting_shared.delivery import DatabaseDeadLetters
 from meeting_shared.events import UserUpdated
 from tests.ai_nodes import AiNodeProcess
@@ -209,6 +210,31 @@ async def reset_token_mailed(world: World) -> None:
 # --- the matrix -----------------------------------------------------------------------------
 
 M = "/meetings/{meeting_id}"
+R = "/meetings/{meeting_id}/recordings/{recording_id}"
+
+
+async def finished_recording(world: World) -> None:
+    """A ready recording with a video and a thumbnail in the blob store."""
+    container = world.api.server.container
+    recording_id = uuid.uuid4()
+    prefix = f"recordings/{world.ids['meeting_id']}/{recording_id}"
+    await container.blobs.put(f"{prefix}/meeting.mp4", b"not really a video", "video/mp4")
+    await container.blobs.put(f"{prefix}/thumbnail.jpg", b"not really a picture", "image/jpeg")
+    async with container.db.session() as session:
+        session.add(
+            Recording(
+                id=recording_id,
+                meeting_id=uuid.UUID(world.ids["meeting_id"]),
+                status="ready",
+                kind="mixed",
+                blob_key=f"{prefix}/meeting.mp4",
+                thumbnail_key=f"{prefix}/thumbnail.jpg",
+                content_type="video/mp4",
+                stopped_at=datetime.now(UTC),
+            )
+        )
+        await session.commit()
+    world.ids["recording_id"] = str(recording_id)
 
 
 async def park_event(world: World) -> None:
@@ -312,6 +338,13 @@ ROWS: tuple[Row, ...] = (
     Row("POST", f"{M}/messages", members(201), json_body(body="hello")),
     Row("GET", f"{M}/recordings", members(200)),
     Row("GET", f"{M}/transcript", members(200)),
+    # Not live: the host passes authorization and gets 409 meeting_not_live.
+    Row("POST", f"{M}/recordings", Expect(401, 403, 404, 409, 404)),
+    # A finished recording: stopping it is 409 not_recording for the host.
+    Row("POST", f"{R}/stop", Expect(401, 403, 404, 409, 404), prepare=finished_recording),
+    Row("GET", f"{R}/download", members(307), prepare=finished_recording),
+    Row("GET", f"{R}/thumbnail", members(307), prepare=finished_recording),
+    Row("DELETE", R, Expect(401, 403, 404, 204, 204), prepare=finished_recording),
     Row("GET", f"{M}/room", members_and_admins(200)),
     Row("GET", f"{M}/room/stats", members_and_admins(404)),
     Row("GET", "/admin/meetings", admins(200)),

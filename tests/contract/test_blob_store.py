@@ -260,6 +260,21 @@ class TestBlobStoreContract:
         with pytest.raises(NotFound):
             await store.get(name)
 
+    async def test_a_large_local_file_is_stored_whole(
+        self, client: StoreClient, key: Key, tmp_path: Path
+    ) -> None:
+        # 12 MiB: above boto3's multipart threshold (8 MiB), so S3 takes it in parts.
+        data = os.urandom(12 * 1024 * 1024)
+        source = tmp_path / "track.mkv"
+        source.write_bytes(data)
+        await client.store.upload_from(key("track.mkv"), source, "video/x-matroska")
+        info = await client.store.head(key("track.mkv"))
+        assert info is not None
+        assert (info.size, info.content_type) == (len(data), "video/x-matroska")
+        copy = tmp_path / "copy.mkv"
+        await client.store.download_to(key("track.mkv"), copy)
+        assert copy.read_bytes() == data
+
     async def test_put_overwrites_bytes_and_content_type(
         self, client: StoreClient, key: Key
     ) -> None:

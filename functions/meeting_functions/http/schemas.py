@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from meeting_shared.db.models import (
     ChatMessage,
@@ -20,6 +20,7 @@ from meeting_shared.db.models import (
 )
 from meeting_shared.services.meetings import MeetingRecord, MeetingSettings, ParticipantRole
 from meeting_shared.services.pagination import Page
+from meeting_shared.services.recordings import public_status, tracks_of
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -271,29 +272,49 @@ class ChatHistory(BaseModel):
     next_before: datetime | None
 
 
+class RecordingTrackPublic(BaseModel):
+    track_id: str
+    user_id: uuid.UUID
+    display_name: str
+    kind: str
+    source: str
+    size_bytes: int
+
+
 class RecordingPublic(BaseModel):
     id: uuid.UUID
     meeting_id: uuid.UUID
-    status: str
+    status: str = Field(description="recording, processing, ready or failed")
     kind: str
     content_type: str | None
     size_bytes: int | None
     duration_seconds: float | None
     started_at: datetime
     stopped_at: datetime | None
+    error: str | None
+    has_thumbnail: bool
+    has_captions: bool
+    tracks: list[RecordingTrackPublic]
 
     @classmethod
     def of(cls, recording: Recording) -> RecordingPublic:
         return cls(
             id=recording.id,
             meeting_id=recording.meeting_id,
-            status=recording.status,
+            status=public_status(recording),
             kind=recording.kind,
             content_type=recording.content_type,
             size_bytes=recording.size_bytes,
             duration_seconds=recording.duration_seconds,
             started_at=recording.started_at,
             stopped_at=recording.stopped_at,
+            error=recording.error,
+            has_thumbnail=recording.thumbnail_key is not None,
+            has_captions=recording.captions_key is not None,
+            tracks=[
+                RecordingTrackPublic.model_validate(track.model_dump())
+                for track in tracks_of(recording)
+            ],
         )
 
 

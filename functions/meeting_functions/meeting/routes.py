@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from pydantic import AwareDatetime
 
 from meeting_functions.http.deps import (
@@ -48,6 +48,7 @@ from meeting_shared.services.meetings import (
 )
 from meeting_shared.services.nodes import NodeStatus
 from meeting_shared.services.pagination import Page
+from meeting_shared.services.recordings import RecordingService
 from meeting_shared.services.rooms import RoomStats, RoomStatus, room_stats, room_status
 from meeting_shared.services.transcripts import (
     Transcript,
@@ -310,11 +311,83 @@ async def transcript(
     return JSONResponse(found.model_dump(mode="json"))
 
 
+def _recordings(uow: UowDep, container: ContainerDep) -> RecordingService:
+    return RecordingService(
+        uow, container.blobs, url_ttl=container.settings.download_url_ttl_seconds
+    )
+
+
+RecordingsDep = Annotated[RecordingService, Depends(_recordings)]
+
+
 @meetings.get("/meetings/{meeting_id}/recordings", response_model=list[RecordingPublic])
 async def list_recordings(
-    meeting_id: uuid.UUID, actor: ActorDep, service: MeetingsDep
+    meeting_id: uuid.UUID, actor: ActorDep, service: RecordingsDep
 ) -> list[RecordingPublic]:
-    return [RecordingPublic.of(r) for r in await service.recordings(actor, meeting_id)]
+    """The meeting's recordings, newest first (members)."""
+    return [RecordingPublic.of(r) for r in await service.list(actor, meeting_id)]
+
+
+@meetings.post(
+    "/meetings/{meeting_id}/recordings",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RecordingPublic,
+)
+async def start_recording(
+    meeting_id: uuid.UUID, actor: ActorDep, service: RecordingsDep
+) -> RecordingPublic:
+    """Start recording the live meeting (host, co-host; the meeting's `recording` setting on)."""
+    return RecordingPublic.of(await service.start(actor, meeting_id))
+
+
+@meetings.post(
+    "/meetings/{meeting_id}/recordings/{recording_id}/stop", response_model=RecordingPublic
+)
+async def stop_recording(
+    meeting_id: uuid.UUID, recording_id: uuid.UUID, actor: ActorDep, service: RecordingsDep
+) -> RecordingPublic:
+    """Stop it: the files are stored and mixed (status `processing`, then `ready`)."""
+    return RecordingPublic.of(await service.stop(actor, meeting_id, recording_id))
+
+
+@meetings.get(
+    "/meetings/{meeting_id}/recordings/{recording_id}/download",
+    status_code=status.HTTP_307_TEMPORARY_REDIRECT,
+    response_class=RedirectResponse,
+)
+async def download_recording(
+    meeting_id: uuid.UUID,
+    recording_id: uuid.UUID,
+    actor: ActorDep,
+    service: RecordingsDep,
+    track: Annotated[str | None, Query(max_length=64, description="One track's file")] = None,
+    captions: Annotated[bool, Query(description="The captions as WebVTT")] = False,
+) -> RedirectResponse:
+    """Redirects to a short-lived URL of the mixed MP4, one track (Matroska) or the captions."""
+    url = await service.file_url(actor, meeting_id, recording_id, track_id=track, captions=captions)
+    return RedirectResponse(url, status_code=307)
+
+
+@meetings.get(
+    "/meetings/{meeting_id}/recordings/{recording_id}/thumbnail",
+    status_code=status.HTTP_307_TEMPORARY_REDIRECT,
+    response_class=RedirectResponse,
+)
+async def recording_thumbnail(
+    meeting_id: uuid.UUID, recording_id: uuid.UUID, actor: ActorDep, service: RecordingsDep
+) -> RedirectResponse:
+    url = await service.file_url(actor, meeting_id, recording_id, thumbnail=True)
+    return RedirectResponse(url, status_code=307)
+
+
+@meetings.delete(
+    "/meetings/{meeting_id}/recordings/{recording_id}", status_code=status.HTTP_204_NO_CONTENT
+)
+async def delete_recording(
+    meeting_id: uuid.UUID, recording_id: uuid.UUID, actor: ActorDep, service: RecordingsDep
+) -> None:
+    """Delete a recording and its files (the host, or an administrator)."""
+    await service.delete(actor, meeting_id, recording_id)
 
 
 @meetings.get("/meetings/{meeting_id}/room", response_model=RoomStatus)

@@ -263,9 +263,9 @@ class _AudioPipeline:
         )
 
 
-class _Tap:
-    """What audio and video taps share: the queue the hot path fills, the task that drains it
-    and the callbacks it schedules."""
+class _Drained:
+    """What taps and recorders (media.recorder) share: the queue the hot path fills, the task
+    that drains it and the callbacks it schedules. Subclasses add ``stop()``."""
 
     def __init__(self, track: PublishedTrack, max_queue: int) -> None:
         self.track = track
@@ -294,9 +294,8 @@ class _Tap:
         self.track.attach(self, self.send)
         self._task = asyncio.create_task(self._run(), name=f"tap-{self.track.track_id}")
 
-    async def stop(self) -> None:
-        """Detach, process what was queued (the audio tap delivers the segment in progress),
-        end the task and wait for callbacks still running."""
+    async def _finish(self) -> None:
+        """Detach, process what was queued, end the task and wait for callbacks still running."""
         self.track.detach(self)
         self._stopping = True
         if self._task is not None:
@@ -346,6 +345,15 @@ class _Tap:
                 exc_info=task.exception(),
                 extra={"track_id": self.track.track_id},
             )
+
+
+class _Tap(_Drained):
+    """What audio and video taps share."""
+
+    async def stop(self) -> None:
+        """Detach, process what was queued (the audio tap delivers the segment in progress),
+        end the task and wait for callbacks still running."""
+        await self._finish()
 
 
 class AudioTap(_Tap):
@@ -469,6 +477,8 @@ class EncodedFrame(NamedTuple):
     data: bytes
     codec: str  # "vp8" or "h264"
     timestamp: int  # RTP, 90 kHz
+    packets: int = 1  # the RTP packets it came in
+    after_loss: bool = False  # packets were lost since the frame before it: references broke
 
 
 class _Frame:
@@ -499,6 +509,7 @@ class _VideoPipeline:
         self.needs_keyframe = True
         self.frames_seen = 0
         self.frames_decoded = 0
+        self.lost = False  # packets lost since the last complete frame (for after_loss)
 
     def process(self, packets: list[bytes], final: bool) -> list[EncodedFrame]:
         """Complete frames worth decoding."""
@@ -512,23 +523,30 @@ class _VideoPipeline:
             # The very first packet has nothing before it to miss.
             contiguous = self.last_sequence is None or sequence == self.last_sequence + 1
             self.last_sequence = sequence
+            self.lost |= not contiguous
             frame = self.frame
             if frame is None or frame.timestamp != header.timestamp:
                 frame = self.frame = self._begin(header, packet, codec, contiguous)
                 self.frames_seen += 1
+                self.lost |= frame.broken  # its data will be missing from what follows
             elif not contiguous:
                 frame.broken = True
             if frame.broken or (self.keyframes_only and not frame.maybe_keyframe):
                 continue  # skimmed: nobody will decode it
             unit = self._unit(codec, _payload(packet, header), frame)
             if unit is None:
-                frame.broken = True
+                frame.broken = self.lost = True
                 continue
             frame.parts.append(unit)
             if header.marker:
                 self.frame = None
                 data = b"".join(frame.parts)
-                frames.append(EncodedFrame(frame.keyframe, data, codec, frame.timestamp))
+                frames.append(
+                    EncodedFrame(
+                        frame.keyframe, data, codec, frame.timestamp, len(frame.parts), self.lost
+                    )
+                )
+                self.lost = False
         return frames
 
     def _begin(self, header: rtp.Header, packet: bytes, codec: str, contiguous: bool) -> _Frame:

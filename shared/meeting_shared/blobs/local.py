@@ -88,6 +88,24 @@ class LocalBlobStore:
         check_content_type(content_type)
         await asyncio.to_thread(self._put, key, data, content_type)
 
+    async def upload_from(self, key: str, path: Path, content_type: str) -> None:
+        check_key(key)
+        check_content_type(content_type)
+
+        def copy() -> None:
+            fd, name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+            tmp = Path(name)
+            try:
+                with os.fdopen(fd, "wb") as writer, path.open("rb") as reader:
+                    shutil.copyfileobj(reader, writer, 1024 * 1024)
+                    _sync(writer)
+                self._commit(tmp, key, content_type)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+
+        await asyncio.to_thread(copy)
+
     async def get(self, key: str) -> bytes:
         """The whole object; raises ``NotFound`` when absent."""
         path = self._object_path(key)

@@ -54,6 +54,10 @@ class BlobStore(Protocol):
 
     async def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
+    async def upload_from(self, key: str, path: Path, content_type: str) -> None:
+        """Store a local file (recordings: too big to hold in memory)."""
+        ...
+
     async def get(self, key: str) -> bytes:
         """The whole object; raises ``NotFound`` when absent."""
         ...

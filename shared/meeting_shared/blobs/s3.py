@@ -102,6 +102,18 @@ class S3BlobStore:
             ContentType=content_type,
         )
 
+    async def upload_from(self, key: str, path: Path, content_type: str) -> None:
+        check_key(key)
+        check_content_type(content_type)
+        # upload_file switches to parallel multipart uploads for large files.
+        await self._call(
+            self._client.upload_file,
+            str(path),
+            self.bucket,
+            key,
+            ExtraArgs={"ContentType": content_type},
+        )
+
     async def get(self, key: str) -> bytes:
         """The whole object; raises ``NotFound`` when absent."""
         check_key(key)

@@ -201,6 +201,11 @@ class Recording(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(String(500))
+    node_id: Mapped[str | None] = mapped_column(String(64))  # the media node that records
+    tracks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)  # per-track files
+    timeline_key: Mapped[str | None] = mapped_column(String(255))
+    captions_key: Mapped[str | None] = mapped_column(String(255))
+    claimed_at: Mapped[datetime | None]  # a mixing worker took it (stale claims are retaken)
 
 
 class ChatMessage(Base):

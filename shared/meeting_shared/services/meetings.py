@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_v
 from sqlalchemy import or_, select, update
 
 from meeting_shared.clock import utcnow
-from meeting_shared.db.models import Meeting, Participant, Recording, Room
+from meeting_shared.db.models import Meeting, Participant, Room
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from meeting_shared.events import (
@@ -242,6 +242,9 @@ async def end_meeting(uow: UnitOfWork, meeting: Meeting, actor_id: uuid.UUID) ->
         .where(Room.meeting_id == meeting.id, Room.closed_at.is_(None))
         .values(closed_at=now)
     )
+    from meeting_shared.services.recordings import stop_active_recording  # it imports us
+
+    await stop_active_recording(uow, meeting.id)
     uow.record(MeetingEnded(meeting_id=meeting.id, actor_id=actor_id))
 
 
@@ -427,15 +430,6 @@ class MeetingService:
             page=rows.page,
             page_size=rows.page_size,
         )
-
-    async def recordings(self, actor: Actor, meeting_id: uuid.UUID) -> list[Recording]:
-        await load_for_member(self._uow, meeting_id, actor)
-        rows = await self._db.scalars(
-            select(Recording)
-            .where(Recording.meeting_id == meeting_id)
-            .order_by(Recording.started_at)
-        )
-        return list(rows.all())
 
     # --- administration ---------------------------------------------------------------------------
 

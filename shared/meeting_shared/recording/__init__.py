@@ -1,0 +1,1 @@
+"""Recorded meetings: turning the media nodes' per-track files into one playable video."""

@@ -1,0 +1,214 @@
+"""The mixing worker: turns saved recordings into one video each, and applies retention.
+
+The database is the queue: a recording waits in status ``saved`` until a worker claims it (a
+conditional update, so two workers never take the same one); ``recording.saved`` only wakes a
+worker sooner than its next look. A claim older than ``STALE_CLAIM`` (the worker died while
+mixing) is taken again. Mixing runs ffmpeg in a thread, so the worker's process goes on serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import and_, or_, select, update
+
+from meeting_shared.clock import utcnow
+from meeting_shared.container import Container
+from meeting_shared.db.models import Recording, TranscriptLine, User
+from meeting_shared.events import Event, RecordingFailed, RecordingReady, RecordingSaved
+from meeting_shared.recording.mixer import Timeline, mix
+from meeting_shared.services.recordings import RecordingStatus, blob_keys
+from meeting_shared.services.transcripts import Transcript, TranscriptEntry, as_webvtt
+
+logger = logging.getLogger(__name__)
+
+STALE_CLAIM = timedelta(minutes=30)
+IDLE_SECONDS = 30.0
+RETENTION_EVERY = timedelta(hours=1)
+
+
+class MixingWorker:
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self._wake = asyncio.Event()
+        self._last_sweep = utcnow() - RETENTION_EVERY
+        container.bus.subscribe(RecordingSaved.event_type, self._on_saved, name="recording-mixer")
+
+    async def _on_saved(self, event: Event) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Mix what is waiting, sweep old recordings now and then, until cancelled."""
+        while True:
+            try:
+                while (recording_id := await self.claim()) is not None:
+                    await self.mix(recording_id)
+                if utcnow() - self._last_sweep >= RETENTION_EVERY:
+                    await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("the mixing worker failed a round; trying again shortly")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), IDLE_SECONDS)
+            self._wake.clear()
+
+    async def claim(self) -> Recording | None:
+        now = utcnow()
+        waiting = or_(
+            Recording.status == RecordingStatus.SAVED,
+            and_(
+                Recording.status == RecordingStatus.MIXING,
+                Recording.claimed_at < now - STALE_CLAIM,
+            ),
+        )
+        async with self._container.db.session() as session:
+            for candidate in (
+                await session.scalars(
+                    select(Recording.id).where(waiting).order_by(Recording.stopped_at).limit(5)
+                )
+            ).all():
+                taken = await session.execute(
+                    update(Recording)
+                    .where(Recording.id == candidate, waiting)
+                    .values(status=RecordingStatus.MIXING, claimed_at=now)
+                )
+                await session.commit()
+                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                    return await session.get(Recording, candidate)
+        return None
+
+    async def mix(self, recording: Recording) -> None:
+        try:
+            with tempfile.TemporaryDirectory(prefix="meeting-mix-") as directory:
+                await self._mix_in(recording, Path(directory))
+        except Exception as exc:
+            logger.exception("a recording could not be mixed", extra={"id": str(recording.id)})
+            await self._failed(recording, f"Mixing failed: {exc}")
+
+    async def _mix_in(self, recording: Recording, folder: Path) -> None:
+        blobs = self._container.blobs
+        if recording.timeline_key is None:
+            raise RuntimeError("the recording has no timeline")
+        timeline = Timeline.model_validate_json(await blobs.get(recording.timeline_key))
+        prefix = recording.timeline_key.rsplit("/", 1)[0]
+        for track in timeline.tracks:
+            await blobs.download_to(f"{prefix}/tracks/{track.file}", folder / track.file)
+        captions = await self._captions(recording, timeline, folder)
+        output = folder / "meeting.mp4"
+        result = await asyncio.to_thread(mix, timeline, folder, output, captions=captions)
+        video_key, thumbnail_key = f"{prefix}/meeting.mp4", f"{prefix}/thumbnail.jpg"
+        await blobs.upload_from(video_key, result.path, "video/mp4")
+        await blobs.upload_from(thumbnail_key, result.thumbnail, "image/jpeg")
+        captions_key = None
+        if captions is not None:
+            captions_key = f"{prefix}/captions.vtt"
+            await blobs.upload_from(captions_key, captions, "text/vtt")
+        async with self._container.db.session() as session:
+            row = await session.get(Recording, recording.id)
+            if row is None:
+                for key in (video_key, thumbnail_key, captions_key):
+                    if key is not None:
+                        await blobs.delete(key)  # deleted while we mixed
+                return
+            row.status = RecordingStatus.READY
+            row.blob_key = video_key
+            row.thumbnail_key = thumbnail_key
+            row.captions_key = captions_key
+            row.content_type = "video/mp4"
+            row.size_bytes = result.size_bytes
+            row.duration_seconds = result.duration_seconds
+            uow = self._container.unit_of_work(session)
+            uow.record(
+                RecordingReady(
+                    meeting_id=row.meeting_id,
+                    recording_id=row.id,
+                    blob_key=video_key,
+                    duration_seconds=result.duration_seconds,
+                    size_bytes=result.size_bytes,
+                )
+            )
+            await uow.commit()
+
+    async def _captions(
+        self, recording: Recording, timeline: Timeline, folder: Path
+    ) -> Path | None:
+        """The meeting's caption lines said while recording, as WebVTT timed from its start."""
+        async with self._container.db.read_session() as session:
+            rows = (
+                await session.execute(
+                    select(TranscriptLine, User.display_name)
+                    .join(User, User.id == TranscriptLine.speaker_id)
+                    .where(
+                        TranscriptLine.meeting_id == recording.meeting_id,
+                        TranscriptLine.ended_at >= timeline.started_at,
+                        TranscriptLine.started_at <= timeline.stopped_at,
+                    )
+                    .order_by(TranscriptLine.started_at)
+                )
+            ).all()
+        if not rows:
+            return None
+        transcript = Transcript(
+            meeting_id=recording.meeting_id,
+            title=timeline.title,
+            started_at=timeline.started_at,
+            lines=[
+                TranscriptEntry(
+                    id=line.id,
+                    user_id=line.speaker_id,
+                    display_name=name,
+                    text=line.text,
+                    language=line.language,
+                    started_at=line.started_at,
+                    ended_at=line.ended_at,
+                )
+                for line, name in rows
+            ],
+        )
+        path = folder / "captions.vtt"
+        path.write_text(as_webvtt(transcript), encoding="utf-8")
+        return path
+
+    async def _failed(self, recording: Recording, reason: str) -> None:
+        async with self._container.db.session() as session:
+            row = await session.get(Recording, recording.id)
+            if row is None:
+                return
+            row.status = RecordingStatus.FAILED
+            row.error = reason[:500]
+            uow = self._container.unit_of_work(session)
+            uow.record(
+                RecordingFailed(meeting_id=row.meeting_id, recording_id=row.id, reason=reason)
+            )
+            await uow.commit()
+
+    async def sweep(self) -> int:
+        """Delete recordings older than ``RECORDING_RETENTION_DAYS`` (0 keeps them forever)."""
+        self._last_sweep = utcnow()
+        days = self._container.settings.recording_retention_days
+        if days <= 0:
+            return 0
+        cutoff = utcnow() - timedelta(days=days)
+        removed = 0
+        async with self._container.db.session() as session:
+            old = await session.scalars(
+                select(Recording).where(
+                    Recording.status.in_([RecordingStatus.READY, RecordingStatus.FAILED]),
+                    Recording.stopped_at < cutoff,
+                )
+            )
+            for recording in old.all():
+                for key in blob_keys(recording):
+                    await self._container.blobs.delete(key)
+                await session.delete(recording)
+                removed += 1
+            await session.commit()
+        if removed:
+            logger.info("old recordings removed", extra={"count": removed})
+        return removed

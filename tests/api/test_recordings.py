@@ -1,0 +1,67 @@
+"""Recordings over the API: who may start and stop them, the states they go through, and
+failures that are reported instead of silent (the media-side recording is in
+tests/media/test_recording.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, UserSession
+
+pytestmark = pytest.mark.integration
+
+
+async def live_meeting(api: Api, **settings: Any) -> tuple[UserSession, UserSession, str]:
+    host = await api.user("rechost")
+    guest = await api.user("recguest")
+    meeting = await api.meeting(host, settings=settings)
+    path = f"/api/v1/meetings/{meeting['id']}"
+    assert (await host.client.post(f"{path}/invites", json={"user_id": str(guest.id)})).is_success
+    assert (await host.client.post(f"{path}/start")).status_code == 200
+    return host, guest, path
+
+
+async def test_recording_needs_the_setting_a_manager_and_an_open_room(api: Api) -> None:
+    host, guest, path = await live_meeting(api)
+    refused = await host.client.post(f"{path}/recordings")
+    assert (refused.status_code, refused.json()["code"]) == (403, "recording_disabled")
+
+    host, guest, path = await live_meeting(api, recording=True)
+    empty = await host.client.post(f"{path}/recordings")
+    assert (empty.status_code, empty.json()["code"]) == (409, "room_not_open")
+    assert (await host.client.post(f"{path}/join", json={})).status_code == 200
+    assert (await guest.client.post(f"{path}/join", json={})).status_code == 200
+    participant = await guest.client.post(f"{path}/recordings")
+    assert (participant.status_code, participant.json()["code"]) == (403, "not_meeting_manager")
+    nothing = await host.client.post(f"{path}/recordings/{host.id}/stop")  # no such recording
+    assert (nothing.status_code, nothing.json()["code"]) == (404, "recording_not_found")
+
+
+async def test_a_recording_nobody_is_connected_to_fails_visibly(api: Api) -> None:
+    host, _guest, path = await live_meeting(api, recording=True)
+    assert (await host.client.post(f"{path}/join", json={})).status_code == 200  # no socket
+    started = await host.client.post(f"{path}/recordings")
+    assert started.status_code == 201, started.text
+    recording = started.json()
+    assert recording["status"] == "recording" and recording["tracks"] == []
+
+    async def failed() -> dict[str, Any] | None:
+        for item in (await host.client.get(f"{path}/recordings")).json():
+            if item["id"] == recording["id"] and item["status"] == "failed":
+                return dict(item)
+        return None
+
+    for _ in range(50):
+        found = await failed()
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert found is not None, "the media node should fail a recording of an empty room"
+    assert "left the room" in found["error"]
+    stop = await host.client.post(f"{path}/recordings/{recording['id']}/stop")
+    assert (stop.status_code, stop.json()["code"]) == (409, "not_recording")
+    missing = await host.client.get(f"{path}/recordings/{recording['id']}/download")
+    assert (missing.status_code, missing.json()["code"]) == (404, "recording_file_not_found")
