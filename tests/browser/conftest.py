@@ -13,11 +13,13 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.async_api import Browser, async_playwright
 
 from tests.browser.harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Factory, Participant
 from tests.conftest import Api, LiveServer
+from tests.speech import espeak_speech, wav_bytes
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +79,25 @@ async def people(
     for person in made:
         (ARTIFACTS / f"console-{person.name}.log").write_text("\n".join(person.log) + "\n")
         await person.context.close()
+
+
+@pytest.fixture(scope="module")
+async def speaking_browser(
+    chromium: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[Browser]:
+    """A Chromium whose fake microphone says the test module's ``SENTENCE`` (after two seconds
+    of silence), again and again: every page of it speaks (others turn their microphone off)."""
+    pause = np.zeros(48000 * 2, np.float32)
+    recording = tmp_path_factory.mktemp("speech") / "speech.wav"
+    recording.write_bytes(
+        wav_bytes(np.concatenate([pause, espeak_speech(request.module.SENTENCE, 48000)]), 48000)
+    )
+    args = [*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={recording}"]
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=args
+        )
+        yield browser
+        await browser.close()

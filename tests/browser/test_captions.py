@@ -4,16 +4,14 @@ production path between them: the media node's tap, Kafka, a real AI node (Trito
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from tests.ai_nodes import AiNodeProcess
-from tests.browser.harness import ARTIFACTS, CHROMIUM_ARGS, Participant, eventually, in_room
+from tests.browser.harness import ARTIFACTS, Participant, eventually, in_room
 from tests.conftest import (
     Api,
     LiveServer,
@@ -22,7 +20,7 @@ from tests.conftest import (
     start_ai_gateway,
 )
 from tests.services import S3Config
-from tests.speech import espeak_speech, wav_bytes, word_error_rate
+from tests.speech import word_error_rate
 
 pytestmark = pytest.mark.integration
 
@@ -53,26 +51,6 @@ async def ai_gateway(
             yield server
         finally:
             await stop()
-
-
-@pytest.fixture(scope="module")
-async def speaking_browser(
-    chromium: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Browser]:
-    """A Chromium whose fake microphone says ``SENTENCE`` (after a second of silence), again and
-    again: every page of it speaks, so the listener turns their microphone off."""
-    pause = np.zeros(48000 * 2, np.float32)
-    recording = tmp_path_factory.mktemp("speech") / "speech.wav"
-    recording.write_bytes(wav_bytes(np.concatenate([pause, espeak_speech(SENTENCE, 48000)]), 48000))
-    args = [*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={recording}"]
-    if os.geteuid() == 0:
-        args.append("--no-sandbox")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=args
-        )
-        yield browser
-        await browser.close()
 
 
 async def person(browser: Browser, api: Api, name: str) -> Participant:
