@@ -6,7 +6,7 @@ TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 RUN    := $(UV) run --frozen
 
-.PHONY: help install web run serve migrate admin test test-fast lint format typecheck bench-api bench-sfu bench-events bench-ai clean
+.PHONY: help install web run serve migrate admin test test-fast lint format typecheck bench-api bench-sfu bench-events bench-ai bench-recording clean
 
 help:
 	@echo "make run        install, build the web client, migrate and start the gateway on http://127.0.0.1:8800"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench-sfu  measure SFU forwarding on one core, write docs/benchmarks.md"
 	@echo "make bench-events  measure the outbox relay, Kafka and a consumer, write docs/benchmarks.md"
 	@echo "make bench-ai   measure ASR, captions, TTS and emotion latency on the AI node, write docs/benchmarks.md"
+	@echo "make bench-recording  measure the recorder's CPU per packet and the mixing speed, write docs/benchmarks.md"
 	@echo "make admin      create an administrator account"
 	@echo "make web        build the browser client into web/dist (npm ci + vite, when sources changed)"
 
@@ -84,6 +85,10 @@ bench-events: install
 	scripts/install-system-deps.sh postgresql
 	scripts/install-kafka.sh
 	$(RUN) python -m scripts.bench_events
+
+bench-recording: install
+	scripts/install-system-deps.sh ffmpeg
+	$(RUN) python -m scripts.bench_recording
 
 bench-ai: install
 	scripts/install-system-deps.sh espeak-ng

@@ -202,9 +202,11 @@ async def test_an_h264_publisher_is_recorded_as_h264(meeting: Meeting, tmp_path:
     assert len(frames) == recorded.frames and len(frames) > 60
 
 
-async def test_recording_costs_little_cpu(meeting: Meeting, tmp_path: Path) -> None:
-    """640x480 at 30 fps (~500 kbit/s VP8) and an Opus microphone, recorded in real time
-    through the live SFU: CPU per packet and per second (the module docstring's numbers)."""
+async def test_a_vga_camera_and_a_microphone_record_in_real_time(
+    meeting: Meeting, tmp_path: Path
+) -> None:
+    """640x480 at 30 fps (~500 kbit/s VP8) and an Opus microphone through the live SFU: every
+    packet written, the size in the header (CPU per packet is `make bench-recording`'s job)."""
     host = await meeting.join(meeting.host)
     picture = np.ascontiguousarray(astronaut()[16:496, :, :])
     picture = np.concatenate((picture, picture[:, :128]), axis=1)  # 640x480
@@ -222,15 +224,9 @@ async def test_recording_costs_little_cpu(meeting: Meeting, tmp_path: Path) -> N
     results = [await recorder.stop() for recorder in recorders]
     elapsed = time.monotonic() - began
 
-    for recorder, recorded in zip(recorders, results, strict=True):
-        per_packet = recorder.cpu_seconds / recorded.packets * 1e6
-        share = recorder.cpu_seconds / elapsed * 100
-        rate = recorded.bytes * 8 / recorded.duration / 1000
-        print(  # noqa: T201 (the measurement is the point; -s shows it)
-            f"{recorded.kind}: {recorded.packets / elapsed:.0f} packets/s, {rate:.0f} kbit/s,"
-            f" {per_packet:.1f} µs a packet, {share:.2f} % of a core"
-        )
-        assert share < 3.0
+    for recorded in results:
+        assert recorded.error is None and recorded.packets > 0
+        assert abs(recorded.duration - elapsed) < 1.5  # about the recorded time, in real time
     assert results[0].width == 640 and results[0].height == 480
 
 
