@@ -104,7 +104,9 @@ async def recorder_cost(data_dir: Path) -> list[str]:
             per_packet = recorder.cpu_seconds / max(1, recorded.packets) * 1e6
             share = recorder.cpu_seconds / SECONDS * 100
             rate = recorded.bytes * 8 / max(0.1, recorded.duration) / 1000
-            what = "an Opus microphone" if recorded.kind == "audio" else "a VP8 camera 640x480 30 fps"
+            what = "an Opus microphone"
+            if recorded.kind == "video":
+                what = "a VP8 camera 640x480 30 fps"
             lines.append(
                 f"- Recording {what} ({recorded.packets / SECONDS:.0f} packets/s, "
                 f"{rate:.0f} kbit/s): **{per_packet:.0f} µs per packet**, {share:.2f} % of a "
