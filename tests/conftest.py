@@ -270,6 +270,33 @@ async def start_ai_gateway(
     return await start_live_server(settings)
 
 
+@pytest.fixture(scope="session")
+async def ai_gateway(
+    ai_node: AiNodeProcess,
+    postgres_url: str,
+    redis_url: str,
+    kafka_bootstrap: str,
+    s3_config: S3Config,
+    tmp_path_factory: pytest.TempPathFactory,
+    pytestconfig: pytest.Config,
+) -> AsyncIterator[LiveServer]:
+    """A gateway and media node wired to ``ai_node`` the production way (live captions)."""
+    with private_database(postgres_url, "aigateway") as database:
+        server, stop = await start_ai_gateway(
+            ai_node,
+            database_url=database,
+            redis_url=separate_redis_db(redis_url, 6),
+            kafka_bootstrap=kafka_bootstrap,
+            s3=s3_config,
+            data_dir=tmp_path_factory.mktemp("aigateway"),
+            web_dir=Path(pytestconfig.getoption("web_dir")),
+        )
+        try:
+            yield server
+        finally:
+            await stop()
+
+
 @dataclass
 class UserSession:
     """A registered, signed-in user and an HTTP client that sends their Bearer token."""

@@ -4,53 +4,19 @@ production path between them: the media node's tap, Kafka, a real AI node (Trito
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from playwright.async_api import Browser
 
-from tests.ai_nodes import AiNodeProcess
 from tests.browser.harness import ARTIFACTS, Participant, eventually, in_room
 from tests.conftest import (
     Api,
     LiveServer,
-    private_database,
-    separate_redis_db,
-    start_ai_gateway,
 )
-from tests.services import S3Config
 from tests.speech import word_error_rate
 
 pytestmark = pytest.mark.integration
 
 SENTENCE = "Welcome to the design review, today we look at the new dashboard."
-
-
-@pytest.fixture(scope="module")
-async def ai_gateway(
-    ai_node: AiNodeProcess,
-    postgres_url: str,
-    redis_url: str,
-    kafka_bootstrap: str,
-    s3_config: S3Config,
-    tmp_path_factory: pytest.TempPathFactory,
-    pytestconfig: pytest.Config,
-) -> AsyncIterator[LiveServer]:
-    with private_database(postgres_url, "browsercaptions") as database:
-        server, stop = await start_ai_gateway(
-            ai_node,
-            database_url=database,
-            redis_url=separate_redis_db(redis_url, 7),
-            kafka_bootstrap=kafka_bootstrap,
-            s3=s3_config,
-            data_dir=tmp_path_factory.mktemp("browsercaptions"),
-            web_dir=Path(pytestconfig.getoption("web_dir")),
-        )
-        try:
-            yield server
-        finally:
-            await stop()
 
 
 async def person(browser: Browser, api: Api, name: str) -> Participant:

@@ -15,46 +15,17 @@ import numpy.typing as npt
 import pytest
 from skimage import data as pictures
 
-from tests.ai_nodes import AiNodeProcess
 from tests.conftest import (
     Api,
     LiveServer,
-    private_database,
-    separate_redis_db,
-    start_ai_gateway,
 )
 from tests.media.test_forwarding import Meeting
 from tests.media_client import PictureTrack, SpeechTrack, speech
-from tests.services import S3Config
 from tests.speech import word_error_rate
 
 pytestmark = pytest.mark.integration
 
 SENTENCE = "Our next release ships on Friday and the team is very happy with it."
-
-
-@pytest.fixture(scope="module")
-async def ai_gateway(
-    ai_node: AiNodeProcess,
-    postgres_url: str,
-    redis_url: str,
-    kafka_bootstrap: str,
-    s3_config: S3Config,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[LiveServer]:
-    with private_database(postgres_url, "captions") as database:
-        server, stop = await start_ai_gateway(
-            ai_node,
-            database_url=database,
-            redis_url=separate_redis_db(redis_url, 6),
-            kafka_bootstrap=kafka_bootstrap,
-            s3=s3_config,
-            data_dir=tmp_path_factory.mktemp("captions"),
-        )
-        try:
-            yield server
-        finally:
-            await stop()
 
 
 @pytest.fixture
