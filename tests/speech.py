@@ -11,11 +11,14 @@ import subprocess
 import wave
 from typing import Any
 
-import av
 import numpy as np
 import numpy.typing as npt
 
+from meeting_shared.ai.audio import resample as resample  # re-exported for the tests
+from meeting_shared.ai.audio import to_wav
+
 Samples = npt.NDArray[np.float32]
+wav_bytes = to_wav  # mono 16-bit WAV, as the API takes it
 
 
 @functools.cache
@@ -23,19 +26,6 @@ def _hibari() -> Any:
     from hibari import Hibari
 
     return Hibari()
-
-
-def resample(samples: Samples, rate: int, to: int) -> Samples:
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=to)
-    frame = av.AudioFrame.from_ndarray(
-        samples.astype(np.float32).reshape(1, -1), format="flt", layout="mono"
-    )
-    frame.sample_rate = rate
-    frames = resampler.resample(frame) + resampler.resample(None)
-    joined: Samples = np.concatenate([f.to_ndarray().reshape(-1) for f in frames]).astype(
-        np.float32
-    )
-    return joined
 
 
 def hibari_speech(text: str, rate: int = 16000) -> Samples:
@@ -72,14 +62,3 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
             )
         previous = current
     return previous[-1] / max(1, len(ref))
-
-
-def wav_bytes(samples: Samples, rate: int) -> bytes:
-    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes(pcm.tobytes())
-    return out.getvalue()

@@ -41,7 +41,11 @@ from meeting_shared.events import (
 )
 from meeting_shared.recording.mixer import Timeline, TimelineTrack, probe
 from meeting_shared.services.meetings import MANAGER_ROLES
-from meeting_shared.services.recordings import RecordedTrackInfo, RecordingStatus
+from meeting_shared.services.recordings import (
+    RecordedTrackInfo,
+    RecordingStatus,
+    fail_recording,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -273,13 +277,8 @@ class NodeRecordings:
             recording = await session.get(Recording, recording_id)
             if recording is None or recording.status == RecordingStatus.FAILED:
                 return
-            recording.status = RecordingStatus.FAILED
-            recording.error = reason[:500]
-            recording.stopped_at = recording.stopped_at or utcnow()
             uow = self._container.unit_of_work(session)
-            uow.record(
-                RecordingFailed(meeting_id=meeting_id, recording_id=recording_id, reason=reason)
-            )
+            fail_recording(uow, recording, reason)
             await uow.commit()
 
     async def _on_failed(self, event: Event) -> None:

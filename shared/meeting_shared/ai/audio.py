@@ -56,20 +56,25 @@ def from_wav(data: bytes) -> tuple[Samples, int]:
     return scaled.reshape(-1, channels).mean(axis=1).astype(np.float32), rate
 
 
-def to_asr_input(samples: Samples, rate: int) -> Samples:
-    """Mono 16 kHz, at most ``MAX_SECONDS`` long."""
-    if samples.size / rate > MAX_SECONDS:
-        raise _bad(f"audio is longer than {MAX_SECONDS:.0f} s; send it in parts")
-    if rate == ASR_RATE:
-        return samples
-    import av  # PyAV (aiortc's dependency): its resampler is FFmpeg's
+def resample(samples: Samples, rate: int, to: int) -> Samples:
+    """Mono float samples at ``rate`` → at ``to`` (FFmpeg's resampler, through PyAV)."""
+    import av  # aiortc's dependency
 
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=ASR_RATE)
-    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=to)
+    frame = av.AudioFrame.from_ndarray(
+        samples.astype(np.float32).reshape(1, -1), format="flt", layout="mono"
+    )
     frame.sample_rate = rate
     frames = resampler.resample(frame) + resampler.resample(None)
     joined: Samples = np.concatenate([f.to_ndarray().reshape(-1) for f in frames])
     return joined.astype(np.float32)
+
+
+def to_asr_input(samples: Samples, rate: int) -> Samples:
+    """Mono 16 kHz, at most ``MAX_SECONDS`` long."""
+    if samples.size / rate > MAX_SECONDS:
+        raise _bad(f"audio is longer than {MAX_SECONDS:.0f} s; send it in parts")
+    return samples if rate == ASR_RATE else resample(samples, rate, ASR_RATE)
 
 
 def to_wav(samples: Samples, rate: int) -> bytes:

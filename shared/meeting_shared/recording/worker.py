@@ -20,9 +20,9 @@ from sqlalchemy import and_, or_, select, update
 from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
 from meeting_shared.db.models import Recording, TranscriptLine, User
-from meeting_shared.events import Event, RecordingFailed, RecordingReady, RecordingSaved
+from meeting_shared.events import Event, RecordingReady, RecordingSaved
 from meeting_shared.recording.mixer import Timeline, mix
-from meeting_shared.services.recordings import RecordingStatus, blob_keys
+from meeting_shared.services.recordings import RecordingStatus, blob_keys, fail_recording
 from meeting_shared.services.transcripts import Transcript, TranscriptEntry, as_webvtt
 
 logger = logging.getLogger(__name__)
@@ -180,12 +180,8 @@ class MixingWorker:
             row = await session.get(Recording, recording.id)
             if row is None:
                 return
-            row.status = RecordingStatus.FAILED
-            row.error = reason[:500]
             uow = self._container.unit_of_work(session)
-            uow.record(
-                RecordingFailed(meeting_id=row.meeting_id, recording_id=row.id, reason=reason)
-            )
+            fail_recording(uow, row, reason)
             await uow.commit()
 
     async def sweep(self) -> int:

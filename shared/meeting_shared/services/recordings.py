@@ -21,7 +21,7 @@ from meeting_shared.clock import utcnow
 from meeting_shared.db.models import Meeting, Recording, Room
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.errors import Conflict, Forbidden, NotFound
-from meeting_shared.events import RecordingStarted, RecordingStopped
+from meeting_shared.events import RecordingFailed, RecordingStarted, RecordingStopped
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.meetings import (
     MeetingStatus,
@@ -94,6 +94,17 @@ def stop_recording(uow: UnitOfWork, recording: Recording, actor_id: uuid.UUID | 
             node_id=recording.node_id,
             actor_id=actor_id,
         )
+    )
+
+
+def fail_recording(uow: UnitOfWork, recording: Recording, reason: str) -> None:
+    """A recording that cannot be made, stored or mixed: failed, with the reason, and its event
+    (the room's hosts are told; the list shows it)."""
+    recording.status = RecordingStatus.FAILED
+    recording.error = reason[:500]
+    recording.stopped_at = recording.stopped_at or utcnow()
+    uow.record(
+        RecordingFailed(meeting_id=recording.meeting_id, recording_id=recording.id, reason=reason)
     )
 
 
