@@ -2,8 +2,10 @@
 
 1. Recorder: the gateway in-process on embedded defaults (its media node), one aiortc publisher
    with a 640x480 VP8 camera (30 fps) and an Opus microphone, one subscriber; a recorder on each
-   track for ``BENCH_RECORD_SECONDS``. Reported: the recorder's CPU per packet (its worker
-   thread's time) next to the node's CPU per forwarded packet measured over the same run.
+   track for ``BENCH_RECORD_SECONDS``. Reported: the recorder's CPU per packet on the media node
+   (its flushes' CPU time in the live run, plus its hot-path ``send`` timed on the same packets)
+   next to the SFU benchmark's CPU per forwarded packet copy; then the mixing worker's remux of
+   the captures into Matroska (seconds of media per CPU-second).
 2. Mixer: a 60 s meeting made with ffmpeg's test sources (3 cameras, a 30 s screen share, 3
    microphones), mixed into the 1280x720 MP4; seconds of output per second of work.
 
@@ -26,7 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from meeting_sfu.media.capture import read_capture
 from meeting_sfu.media.recorder import TrackRecorder
+from meeting_sfu.media.remux import remux
+from meeting_sfu.media.tracks import PublishedTrack
 from meeting_shared.db.migrate import upgrade
 from meeting_shared.recording.mixer import Timeline, TimelineTrack, mix
 from meeting_shared.settings import Settings
@@ -62,12 +67,20 @@ def settings_for(data_dir: Path) -> Settings:
     )
 
 
-def forwarding_cost() -> float:
-    """µs of CPU per forwarded packet, from the SFU benchmark's result in the report."""
-    found = re.search(r"Forwarded packets per SFU CPU-second: ([\d,]+)", REPORT.read_text())
-    if found is None:
+def forwarding_costs() -> tuple[float, float, int]:
+    """From the SFU benchmark's result in the report: µs of CPU per forwarded packet copy at
+    its best (the largest meeting), and the least a track's forwarding costs per packet over
+    the meeting sizes it measured (a copy per subscriber: participants - 1), with that size."""
+    report = REPORT.read_text()
+    best = re.search(r"Forwarded packets per SFU CPU-second: ([\d,]+)", report)
+    rows = re.findall(r"^\| (\d+) \| [\d,]+ \| \d+ % \| ([\d,]+) \|", report, re.MULTILINE)
+    if best is None or not rows:
         raise SystemExit("run `make bench-sfu` first: its result is the comparison")
-    return 1e6 / int(found.group(1).replace(",", ""))
+    per_track = {
+        int(size): (int(size) - 1) * 1e6 / int(per_cpu.replace(",", "")) for size, per_cpu in rows
+    }
+    size = min(per_track, key=per_track.__getitem__)
+    return 1e6 / int(best.group(1).replace(",", "")), per_track[size], size
 
 
 async def recorder_cost(data_dir: Path) -> list[str]:
@@ -90,27 +103,44 @@ async def recorder_cost(data_dir: Path) -> list[str]:
         await subscriber.wait_for_frames(host, "camera", 10)
         room = server.app.state.signaling.rooms.rooms[uuid.UUID(meeting.id)]
         tracks = list(room.media.tracks.values())
-        forwarding = forwarding_cost()
-        recorders = [TrackRecorder(t, data_dir / f"{t.kind}.mkv") for t in tracks]
+        copy, track_cost, size = forwarding_costs()
+        recorders = [TrackRecorder(t, data_dir / f"{t.kind}.rtp") for t in tracks]
         for recorder in recorders:
             recorder.start()
         await asyncio.sleep(SECONDS)
         results = [await recorder.stop() for recorder in recorders]
         lines.append(
-            f"- Forwarding, for comparison: {forwarding:.1f} µs of the node's CPU per forwarded "
-            'packet copy (the "SFU" section: `make bench-sfu`, the node alone on a core).'
+            f'- Forwarding, for comparison (the "SFU" section, `make bench-sfu`): a track\'s '
+            f"packet costs the node at least {track_cost:.0f} µs of CPU to forward (at "
+            f"{size} participants, the cheapest size measured; a copy per subscriber), and one "
+            f"more copy {copy:.1f} µs at the most efficient (the largest meeting)."
         )
-        for recorder, recorded in zip(recorders, results, strict=True):
-            per_packet = recorder.cpu_seconds / max(1, recorded.packets) * 1e6
-            share = recorder.cpu_seconds / SECONDS * 100
-            rate = recorded.bytes * 8 / max(0.1, recorded.duration) / 1000
+        for recorder, captured in zip(recorders, results, strict=True):
+            packets = captured_packets(captured.path)
+            hot_path = send_cost(recorder.track, packets)
+            flushes = recorder.cpu_seconds / max(1, captured.packets) * 1e6
+            per_packet = hot_path + flushes
+            rate = captured.packets / SECONDS
             what = "an Opus microphone"
-            if recorded.kind == "video":
+            if captured.kind == "video":
                 what = "a VP8 camera 640x480 30 fps"
+            kbits = sum(map(len, packets)) * 8 / SECONDS / 1000
             lines.append(
-                f"- Recording {what} ({recorded.packets / SECONDS:.0f} packets/s, "
-                f"{rate:.0f} kbit/s): **{per_packet:.0f} µs per packet**, {share:.2f} % of a "
-                f"core, {per_packet / forwarding:.1f}x forwarding one copy of it."
+                f"- Recording {what} ({rate:.0f} packets/s, {kbits:.0f} kbit/s) on the media "
+                f"node: **{per_packet:.2f} µs per packet** ({hot_path:.2f} in the hot path, "
+                f"{flushes:.2f} in the once-a-second write), {per_packet * rate / 1e4:.4f} % of "
+                f"a core: **{per_packet / track_cost * 100:.1f} % of the track's forwarding "
+                f"cost** (target ≤ 5 %), {per_packet / copy * 100:.0f} % of one more copy."
+            )
+            print(lines[-1])
+            output = captured.path.with_suffix(".mkv")
+            began = time.process_time()
+            remuxed = remux(captured.path, output)
+            cpu = time.process_time() - began
+            lines.append(
+                f"  Remuxing its capture into Matroska in the mixing worker: "
+                f"{remuxed.duration / cpu:.0f} s of media per CPU-second "
+                f"({cpu / max(1, captured.packets) * 1e6:.0f} µs per packet, off the media node)."
             )
             print(lines[-1])
     finally:
@@ -119,6 +149,30 @@ async def recorder_cost(data_dir: Path) -> list[str]:
         await api.aclose()
         await stop()
     return lines
+
+
+def captured_packets(path: Path) -> list[bytes]:
+    _, chunks = read_capture(path)
+    return [packet for chunk in chunks for packet in chunk.packets]
+
+
+def send_cost(track: PublishedTrack, packets: list[bytes]) -> float:
+    """µs per packet of a recorder's ``send`` (what the forwarding loop calls), on these
+    packets, a second's worth at a time (flushed to /dev/null in between, untimed); the
+    recorder is not attached, so nothing else runs."""
+    recorder = TrackRecorder(track, Path(os.devnull))
+    batch = max(1, round(len(packets) / SECONDS))
+    best = float("inf")
+    for _ in range(5):
+        spent = 0.0
+        for start in range(0, len(packets), batch):
+            began = time.perf_counter()
+            for packet in packets[start : start + batch]:
+                recorder.send(packet)
+            spent += time.perf_counter() - began
+            recorder.flush()
+        best = min(best, spent)
+    return best / len(packets) * 1e6
 
 
 def ffmpeg(*args: str) -> None:

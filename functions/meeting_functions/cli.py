@@ -137,7 +137,7 @@ def recorder() -> None:
     """Mix stopped recordings into one video each (ffmpeg) and delete those past
     RECORDING_RETENTION_DAYS. `meeting serve` does this itself unless
     EMBEDDED_RECORDING_WORKER=false; run several on machines with spare CPU."""
-    from meeting_shared.recording.worker import MixingWorker
+    from meeting_sfu.mixing import MixingWorker
 
     settings = get_settings()
     configure_logging(settings.log_level)

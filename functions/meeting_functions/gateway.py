@@ -15,10 +15,10 @@ from meeting_functions.media.blob_routes import ROUTERS as BLOB_ROUTERS
 from meeting_functions.media.routes import ROUTERS as MEDIA_ROUTERS
 from meeting_functions.meeting.routes import ROUTERS as MEETING_ROUTERS
 from meeting_functions.user.routes import ROUTERS as USER_ROUTERS
+from meeting_sfu.mixing import MixingWorker
 from meeting_sfu.signaling import SignalingNode
 from meeting_sfu.signaling import router as signaling_router
 from meeting_shared.container import Container
-from meeting_shared.recording.worker import MixingWorker
 from meeting_shared.settings import Settings, get_settings
 
 _NO_CLIENT_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">

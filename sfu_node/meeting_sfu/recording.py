@@ -1,13 +1,14 @@
-"""Recording on the media node: every published track of a recorded room goes to a file of its
-own, from the packets the node already forwards (``media.recorder``: no re-encoding), and the
-files go to the blob store when the recording stops.
+"""Recording on the media node: every published track of a recorded room goes to a capture file
+of its own, from the packets the node already forwards (``media.recorder``: the packets as they
+came, nothing parsed), and the files go to the blob store when the recording stops; the mixing
+worker (``mixing``) turns them into Matroska files and one video.
 
 The node follows the recording's events: ``recording.started`` (for a room on this node) starts
 a recorder on each track, and on each track published while it runs; ``recording.stopped``
 closes them, stores the files and the timeline (who published what, when), and records
 ``recording.saved`` for the mixing worker. Everyone in the room sees a ``recording`` frame at each
 change and in their ``joined`` snapshot. Files are written under ``DATA_DIR/recordings`` as they
-come (Matroska stays readable when cut short), so a crash keeps what was written.
+come (append-only), so a crash keeps what was written: the node stores it when it starts again.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
-from meeting_sfu.media.recorder import RecordedTrack, TrackRecorder
+from meeting_sfu.media.recorder import CapturedTrack, TrackRecorder, read_captured
 from meeting_sfu.media.tracks import PublishedTrack
 from meeting_sfu.protocol import RecordingFailed as RecordingFailedFrame
 from meeting_sfu.protocol import RecordingState
@@ -39,19 +40,22 @@ from meeting_shared.events import (
     RecordingStopped,
     parse_event_data,
 )
-from meeting_shared.recording.mixer import Timeline, TimelineTrack, probe
+from meeting_shared.recording.mixer import Timeline, TimelineTrack
 from meeting_shared.services.meetings import MANAGER_ROLES
 from meeting_shared.services.recordings import (
+    CAPTURES,
     RecordedTrackInfo,
     RecordingStatus,
+    TrackFormat,
     fail_recording,
 )
 
 logger = logging.getLogger(__name__)
 
 TrackObserver = Callable[[PublishedTrack, bool], None]
-CONTENT_TYPE = "video/x-matroska"
+CONTENT_TYPE = "application/octet-stream"
 MANIFEST = "manifest.jsonl"
+CAPTURE_SUFFIX = ".rtp"
 
 
 @dataclass
@@ -62,7 +66,7 @@ class RoomRecording:
     started_at: datetime
     folder: Path
     recorders: dict[str, TrackRecorder] = field(default_factory=dict)  # by track id
-    done: list[RecordedTrack] = field(default_factory=list)
+    done: list[CapturedTrack] = field(default_factory=list)
     names: dict[uuid.UUID, str] = field(default_factory=dict)
     stopping: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -120,12 +124,12 @@ class NodeRecordings:
         # One file per publication: a track published again later gets a new file.
         count = len(active.done) + len(active.recorders)
         name = f"{track.user_id}-{track.source}-{track.kind}-{count}"
-        recorder = TrackRecorder(track, active.folder / f"{name}.mkv")
+        recorder = TrackRecorder(track, active.folder / f"{name}{CAPTURE_SUFFIX}")
         active.recorders[track.track_id] = recorder
         recorder.start()
         # What a node that restarts after a crash needs to store the files it finds.
         entry = {
-            "file": f"{name}.mkv",
+            "file": f"{name}{CAPTURE_SUFFIX}",
             "track_id": track.track_id,
             "user_id": str(track.user_id),
             "display_name": active.names.get(track.user_id, ""),
@@ -205,41 +209,43 @@ class NodeRecordings:
         shutil.rmtree(active.folder, ignore_errors=True)
 
     async def _store(self, active: RoomRecording, stopped_at: datetime) -> None:
-        """Upload each track and the timeline; mark the recording saved (one transaction)."""
+        """Upload each capture and the timeline; mark the recording saved (one transaction)."""
         prefix = blob_prefix(active.meeting_id, active.recording_id)
         blobs = self._container.blobs
         infos: list[RecordedTrackInfo] = []
         timeline_tracks: list[TimelineTrack] = []
-        for recorded in sorted(active.done, key=lambda r: r.started_at or stopped_at):
-            if recorded.started_at is None or recorded.packets == 0:
+        for captured in sorted(active.done, key=lambda c: c.first_at or stopped_at):
+            if captured.first_at is None or captured.packets == 0:
                 continue  # published, never sent anything while recording
-            key = f"{prefix}/tracks/{recorded.path.name}"
-            await blobs.upload_from(key, recorded.path, CONTENT_TYPE)
-            name = active.names.get(recorded.user_id, "")
+            key = f"{prefix}/{CAPTURES}/{captured.path.name}"
+            await blobs.upload_from(key, captured.path, CONTENT_TYPE)
+            name = active.names.get(captured.user_id, "")
+            ended_at = captured.last_at or stopped_at
             infos.append(
                 RecordedTrackInfo(
-                    track_id=recorded.track_id,
-                    user_id=recorded.user_id,
+                    track_id=captured.track_id,
+                    user_id=captured.user_id,
                     display_name=name,
-                    kind=recorded.kind,
-                    source=recorded.source,
-                    codec=recorded.codec,
+                    kind=captured.kind,
+                    source=captured.source,
+                    codec=captured.codec,
                     blob_key=key,
-                    size_bytes=recorded.path.stat().st_size,
-                    started_at=recorded.started_at.isoformat(),
-                    ended_at=(recorded.ended_at or stopped_at).isoformat(),
+                    size_bytes=captured.path.stat().st_size,
+                    started_at=captured.first_at.isoformat(),
+                    ended_at=ended_at.isoformat(),
+                    format=TrackFormat.CAPTURE,
                 )
             )
             timeline_tracks.append(
                 TimelineTrack(
-                    track_id=recorded.track_id,
-                    user_id=recorded.user_id,
+                    track_id=captured.track_id,
+                    user_id=captured.user_id,
                     display_name=name,
-                    kind=recorded.kind,
-                    source=recorded.source,
-                    file=recorded.path.name,
-                    started_at=recorded.started_at,
-                    ended_at=recorded.ended_at or stopped_at,
+                    kind=captured.kind,
+                    source=captured.source,
+                    file=captured.path.name,
+                    started_at=captured.first_at,
+                    ended_at=ended_at,
                 )
             )
         db = self._container.db
@@ -301,7 +307,7 @@ class NodeRecordings:
 
     async def recover(self) -> None:
         """After a crash: store the files a recording of this node left on disk, as far as they
-        were written (Matroska stays readable when cut short), and hand them to the mixer."""
+        were written (a cut last chunk is left out), and hand them to the mixer."""
         if not self._root.is_dir():
             return
         for folder in sorted(p for p in self._root.iterdir() if p.is_dir()):
@@ -322,32 +328,13 @@ class NodeRecordings:
         if row.meeting_id in self._active:
             return  # recording right now, in this process
         entries = [json.loads(line) for line in manifest.read_text().splitlines() if line]
-        done: list[RecordedTrack] = []
+        done: list[CapturedTrack] = []
         for entry in entries:
             path = folder / entry["file"]
-            if not path.is_file() or path.stat().st_size == 0:
-                continue
-            found = await asyncio.to_thread(probe, path)
-            streams = found.video or found.audio
-            if not streams or found.duration is None:
-                continue
-            stream = streams[0]
-            started = datetime.fromisoformat(entry["started_at"])
-            done.append(
-                RecordedTrack(
-                    path=path,
-                    kind=entry["kind"],
-                    source=entry["source"],
-                    codec=stream.codec_name,  # type: ignore[arg-type]
-                    user_id=uuid.UUID(entry["user_id"]),
-                    track_id=entry["track_id"],
-                    started_at=started,
-                    ended_at=started + timedelta(seconds=found.duration),
-                    packets=1,
-                    frames=0,
-                    bytes=path.stat().st_size,
-                )
-            )
+            if path.is_file():
+                captured = await asyncio.to_thread(read_captured, path)
+                if captured is not None:
+                    done.append(captured)
         stopped_at = row.stopped_at or utcnow()
         async with self._container.db.session() as session:
             stored = await session.get(Recording, recording_id)

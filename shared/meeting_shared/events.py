@@ -270,7 +270,7 @@ class RecordingSaved(MeetingEvent):
     event_type = "recording.saved"
     recording_id: uuid.UUID
     node_id: str
-    tracks: list[str] = []  # blob keys of the per-track files
+    tracks: list[str] = []  # blob keys of the per-track capture files
 
 
 class RecordingReady(MeetingEvent):

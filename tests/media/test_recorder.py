@@ -1,4 +1,5 @@
-"""Recording published tracks into Matroska files, from the packets the SFU forwards.
+"""Recording published tracks: the media node captures the packets it forwards (media.recorder)
+and the remuxer turns a capture into a Matroska file (media.remux).
 
 The first tests record what real aiortc participants publish to the live server's SFU, with a
 subscriber receiving the same tracks throughout; files are checked with ffprobe and decoded
@@ -25,7 +26,9 @@ from aiortc.codecs import CODECS, get_encoder
 from aiortc.rtp import RtpPacket
 from av import AudioFrame, VideoFrame
 
-from meeting_sfu.media.recorder import RecordedTrack, TrackRecorder, annexb_units, h264_size
+from meeting_sfu.media.capture import CaptureError
+from meeting_sfu.media.recorder import CapturedTrack, TrackRecorder, read_captured
+from meeting_sfu.media.remux import RemuxedTrack, annexb_units, h264_size, remux
 from meeting_sfu.media.taps import h264_units
 from meeting_sfu.media.tracks import PublishedTrack
 from tests.conftest import Api
@@ -103,8 +106,19 @@ def dominant_frequency(samples: Floats, rate: int = 48_000) -> float:
     return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(spectrum.argmax())])
 
 
+async def stop_and_remux(recorder: TrackRecorder) -> RemuxedTrack:
+    """Stop the recorder and remux its capture beside it (as the mixing worker does)."""
+    captured = await recorder.stop()
+    assert captured.error is None
+    return await remuxed(captured.path)
+
+
+async def remuxed(capture: Path) -> RemuxedTrack:
+    return await asyncio.to_thread(remux, capture, capture.with_suffix(".mkv"))
+
+
 def assert_recorded(
-    recorded: RecordedTrack, track: PublishedTrack, path: Path, codec: str, seconds: float
+    recorded: RemuxedTrack, track: PublishedTrack, path: Path, codec: str, seconds: float
 ) -> None:
     assert recorded.path == path and recorded.codec == codec
     assert recorded.kind == track.kind and recorded.source == track.source
@@ -126,8 +140,8 @@ async def test_records_camera_and_microphone_while_forwarding_goes_on(
     seen = await guest.wait_for_frames(meeting.host, "camera", 10)
     camera, microphone = await meeting.published("camera"), await meeting.published("microphone")
 
-    video = TrackRecorder(camera, tmp_path / "camera.mkv")
-    audio = TrackRecorder(microphone, tmp_path / "microphone.mkv")
+    video = TrackRecorder(camera, tmp_path / "camera.rtp")
+    audio = TrackRecorder(microphone, tmp_path / "microphone.rtp")
     voice.play()
     began = time.time()
     video.start()
@@ -136,10 +150,10 @@ async def test_records_camera_and_microphone_while_forwarding_goes_on(
     await asyncio.sleep(2.5)
     # What a crash would leave: a copy taken while the files are being written.
     for name in ("camera", "microphone"):
-        shutil.copy(tmp_path / f"{name}.mkv", tmp_path / f"{name}-copy.mkv")
+        shutil.copy(tmp_path / f"{name}.rtp", tmp_path / f"{name}-copy.rtp")
     await asyncio.sleep(2.5)
     during = await guest.wait_for_frames(meeting.host, "camera", seen + 60)
-    recorded_video, recorded_audio = await video.stop(), await audio.stop()
+    recorded_video, recorded_audio = await stop_and_remux(video), await stop_and_remux(audio)
     assert video not in camera.outputs and audio not in microphone.outputs
     await guest.wait_for_frames(meeting.host, "camera", during + 15)  # forwarding goes on
 
@@ -172,7 +186,7 @@ async def test_records_camera_and_microphone_while_forwarding_goes_on(
     assert abs(dominant_frequency(samples) - 440) < 5
 
     for name, kind in (("camera", "video"), ("microphone", "audio")):
-        copy = tmp_path / f"{name}-copy.mkv"
+        copy = (await remuxed(tmp_path / f"{name}-copy.rtp")).path
         (stream,) = (await probe(copy))["streams"]
         assert stream["codec_type"] == kind
         if kind == "video":
@@ -187,10 +201,10 @@ async def test_an_h264_publisher_is_recorded_as_h264(meeting: Meeting, tmp_path:
     guest = await meeting.guest()
     await guest.wait_for_frames(meeting.host, "camera", 10)
     camera = await meeting.published("camera")
-    recorder = TrackRecorder(camera, tmp_path / "h264.mkv")
+    recorder = TrackRecorder(camera, tmp_path / "h264.rtp")
     recorder.start()
     await asyncio.sleep(3.0)
-    recorded = await recorder.stop()
+    recorded = await stop_and_remux(recorder)
 
     assert_recorded(recorded, camera, tmp_path / "h264.mkv", "h264", 3.0)
     probed = await probe(recorded.path)
@@ -216,12 +230,12 @@ async def test_a_vga_camera_and_a_microphone_record_in_real_time(
     guest = await meeting.guest()
     await guest.wait_for_frames(meeting.host, "camera", 10)
     tracks = [await meeting.published("camera"), await meeting.published("microphone")]
-    recorders = [TrackRecorder(track, tmp_path / f"{track.kind}.mkv") for track in tracks]
+    recorders = [TrackRecorder(track, tmp_path / f"{track.kind}.rtp") for track in tracks]
     began = time.monotonic()
     for recorder in recorders:
         recorder.start()
     await asyncio.sleep(6.0)
-    results = [await recorder.stop() for recorder in recorders]
+    results = [await stop_and_remux(recorder) for recorder in recorders]
     elapsed = time.monotonic() - began
 
     for recorded in results:
@@ -307,21 +321,49 @@ async def test_after_loss_frames_wait_for_a_keyframe(codec: str, tmp_path: Path)
     # Lost: a packet of frame 40 and one of frame 70 (then 20 frames each until a keyframe).
     drop = frozenset((first_packet[40], first_packet[70]))
     upstream = Upstream()
-    track, recorder = recorder_for("video", codec, tmp_path / "lossy.mkv", upstream)
+    track, recorder = recorder_for("video", codec, tmp_path / "lossy.rtp", upstream)
     await play(track, frames, 1 / 30, drop)
-    recorded = await recorder.stop()
+    recorded = await stop_and_remux(recorder)
 
     # Written: frames 0-39, then 60-69 (from the keyframe); 70-89 wait for one that never came.
     assert recorded.keyframe_gaps == 2
     assert recorded.frames == 50
-    assert recorder.lost_packets == 2
-    assert upstream.keyframe_requests >= 3  # on start, and after each loss
+    assert recorded.lost_packets == 2
+    assert upstream.keyframe_requests >= 2  # at the start, and after loss
     assert abs(recorded.duration - 69 / 30) < 0.05  # the RTP timeline, dropped frames and all
     decoded = video_frames(recorded.path)
     assert len(decoded) == recorded.frames
     times = [float(frame.time or 0.0) for frame in decoded]
     assert abs(times[40] - 60 / 30) < 0.01  # the frames after the first gap came from frame 60
     assert [n for n, frame in enumerate(decoded) if frame.key_frame] == [0, 30, 40]
+
+
+async def test_the_node_asks_for_a_keyframe_at_the_start_and_after_loss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without parsing a packet: a flush that used up more sequence numbers than it got packets
+    asks for a keyframe (flushed by hand here; throttling off)."""
+    monkeypatch.setattr("meeting_sfu.media.recorder.FLUSH_INTERVAL", 600.0)
+    monkeypatch.setattr("meeting_sfu.media.recorder.KEYFRAME_RETRY", 0.0)
+    monkeypatch.setattr("meeting_sfu.media.tracks.KEYFRAME_INTERVAL", 0.0)
+    payloads = encoded_frames("video/VP8", [(160, 120)] * 40, keyframe_every=100)
+    frames, sequence = [], 65_530  # wrapping around on the way
+    for number, frame_payloads in enumerate(payloads):
+        frames.append(rtp_frame(frame_payloads, sequence, number * 3000))
+        sequence += len(frame_payloads)
+    upstream = Upstream()
+    track, recorder = recorder_for("video", "video/VP8", tmp_path / "asks.rtp", upstream)
+    await asyncio.sleep(0)
+    requests = [upstream.keyframe_requests]  # at the start
+    lost = sum(map(len, frames[:25])) + 1  # the second packet of frame 25 (or frame 26's first)
+    for first, last in ((0, 10), (10, 20), (20, 30), (30, 40)):
+        await play(track, frames[first:last], 0, frozenset((lost - sum(map(len, frames[:first])),)))
+        recorder.flush()
+        await asyncio.sleep(0.01)
+        requests.append(upstream.keyframe_requests)
+    await recorder.stop()
+    # Start, first flush (in case the first was lost), then only the flush that saw the loss.
+    assert requests == [1, 2, 2, 3, 3]
 
 
 async def test_a_new_resolution_goes_on_in_the_same_file(tmp_path: Path) -> None:
@@ -331,9 +373,9 @@ async def test_a_new_resolution_goes_on_in_the_same_file(tmp_path: Path) -> None
     for number, frame_payloads in enumerate(payloads):
         frames.append(rtp_frame(frame_payloads, sequence, number * 3000))
         sequence += len(frame_payloads)
-    track, recorder = recorder_for("video", "video/VP8", tmp_path / "sizes.mkv")
+    track, recorder = recorder_for("video", "video/VP8", tmp_path / "sizes.rtp")
     await play(track, frames, 1 / 60, frozenset())
-    recorded = await recorder.stop()
+    recorded = await stop_and_remux(recorder)
 
     assert (recorded.width, recorded.height) == (320, 240)  # the header's: the first keyframe's
     assert recorded.size_changes == 1 and recorded.frames == 60
@@ -373,16 +415,16 @@ async def test_pauses_keep_their_time_and_clock_jumps_follow_the_wall_clock(
     clock that jumps back 10 s (a replaced track), timestamps wrapping around meanwhile: the
     file follows the wall clock."""
 
-    async def audio() -> RecordedTrack:
+    async def audio() -> RemuxedTrack:
         before = tone_packets(1.0, 65_500, 2**32 - 24_000)  # wraps around after 0.5 s
         after = tone_packets(1.0, 65_500 + len(before), 2**32 - 24_000 + 48_000 + 72_000)
-        track, recorder = recorder_for("audio", "audio/opus", tmp_path / "dtx.mkv")
+        track, recorder = recorder_for("audio", "audio/opus", tmp_path / "dtx.rtp")
         await play(track, [[p] for p in before], 0.02, frozenset())
         await asyncio.sleep(1.5)  # DTX: nothing sent, the RTP clock moves on by as much
         await play(track, [[p] for p in after], 0.02, frozenset())
-        return await recorder.stop()
+        return await stop_and_remux(recorder)
 
-    async def video() -> RecordedTrack:
+    async def video() -> RemuxedTrack:
         payloads = encoded_frames("video/VP8", [(320, 240)] * 90, keyframe_every=30)
         start = 2**32 - 45_000  # wraps around after 0.5 s
         frames, sequence = [], 1
@@ -392,13 +434,13 @@ async def test_pauses_keep_their_time_and_clock_jumps_follow_the_wall_clock(
                 timestamp -= 10 * 90_000  # the clock jumped back
             frames.append(rtp_frame(frame_payloads, sequence, timestamp))
             sequence += len(frame_payloads)
-        track, recorder = recorder_for("video", "video/VP8", tmp_path / "toggle.mkv")
+        track, recorder = recorder_for("video", "video/VP8", tmp_path / "toggle.rtp")
         await play(track, frames[:30], 1 / 30, frozenset())
         await asyncio.sleep(1.5)  # camera off: nothing sent, and the clock stood still
         await play(track, frames[30:60], 1 / 30, frozenset())
         await asyncio.sleep(0.5)
         await play(track, frames[60:], 1 / 30, frozenset())
-        return await recorder.stop()
+        return await stop_and_remux(recorder)
 
     recorded_audio, recorded_video = await asyncio.gather(audio(), video())
 
@@ -419,11 +461,45 @@ async def test_pauses_keep_their_time_and_clock_jumps_follow_the_wall_clock(
 
 
 async def test_no_media_no_file(tmp_path: Path) -> None:
-    track, recorder = recorder_for("video", "video/VP8", tmp_path / "nothing.mkv")
+    track, recorder = recorder_for("video", "video/VP8", tmp_path / "nothing.rtp")
     await asyncio.sleep(0.25)
-    recorded = await recorder.stop()
-    assert recorded.packets == 0 and recorded.started_at is None and recorded.codec == "vp8"
-    assert not recorded.path.exists() and not track.outputs
+    captured = await recorder.stop()
+    assert captured.packets == 0 and captured.first_at is None and captured.codec == "vp8"
+    assert not captured.path.exists() and not track.outputs
+
+
+async def test_a_capture_cut_by_a_crash_keeps_its_whole_chunks(tmp_path: Path) -> None:
+    """A node killed in the middle of a write leaves a cut last chunk: reading leaves it out,
+    and everything before it is remuxed."""
+    payloads = encoded_frames("video/VP8", [(320, 240)] * 45, keyframe_every=30)
+    frames, sequence = [], 1
+    for number, frame_payloads in enumerate(payloads):
+        frames.append(rtp_frame(frame_payloads, sequence, number * 3000))
+        sequence += len(frame_payloads)
+    track, recorder = recorder_for("video", "video/VP8", tmp_path / "cut.rtp")
+    await play(track, frames[:30], 0, frozenset())
+    recorder.flush()
+    whole = recorder.path.stat().st_size
+    await play(track, frames[30:], 0, frozenset())
+    captured: CapturedTrack = await recorder.stop()
+    assert captured.packets == sum(map(len, frames)) and captured.bytes > whole
+    with recorder.path.open("r+b") as file:
+        file.truncate(whole + (captured.bytes - whole) // 2)
+
+    found = await asyncio.to_thread(read_captured, recorder.path)
+    assert found is not None and found.packets == sum(map(len, frames[:30]))
+    assert (found.track_id, found.kind, found.codec) == (track.track_id, "video", "vp8")
+    result = await remuxed(recorder.path)
+    assert result.frames == 30 and result.error is None
+    assert len(video_frames(result.path)) == 30
+
+
+async def test_what_is_not_a_capture_is_a_clear_error(tmp_path: Path) -> None:
+    stray = tmp_path / "stray.rtp"
+    stray.write_bytes(b"\x1aE\xdf\xa3 a Matroska file, say")
+    with pytest.raises(CaptureError, match="not a capture"):
+        await remuxed(stray)
+    assert await asyncio.to_thread(read_captured, stray) is None
 
 
 @pytest.mark.parametrize(("width", "height"), [(320, 240), (640, 360), (1280, 720), (176, 144)])

@@ -17,7 +17,7 @@ import pytest
 
 from meeting_shared.db.models import Recording
 from meeting_shared.recording.mixer import probe
-from meeting_shared.services.recordings import tracks_of
+from meeting_shared.services.recordings import stored_tracks, tracks_of
 from tests.conftest import Api
 from tests.media.test_forwarding import Meeting, eventually
 from tests.media_client import PatternTrack, SpeechTrack, ToneTrack, speech
@@ -123,6 +123,7 @@ async def test_a_recorded_meeting_becomes_track_files_and_one_mixed_video(api: A
         async with container.db.read_session() as session:
             row = await session.get(Recording, uuid.UUID(recording["id"]))
         assert row is not None
+        assert stored_tracks(row) == tracks_of(row)  # the captures were replaced and removed
         stored = [await container.blobs.head(t.blob_key) for t in tracks_of(row)]
         assert len(stored) == 6 and all(info is not None and info.size > 0 for info in stored)
         base = f"/api/v1/meetings/{meeting.id}/recordings/{recording['id']}"
@@ -151,3 +152,40 @@ async def test_a_recorded_meeting_becomes_track_files_and_one_mixed_video(api: A
     finally:
         for peer in meeting.peers:
             await peer.close()
+
+
+async def test_what_a_crashed_node_wrote_is_stored_and_mixed_when_it_starts_again(
+    api: Api,
+) -> None:
+    """The node forgets a recording in the middle (as a crash would; its files stay on disk,
+    as written up to the last flush) and then recovers, as it does when it starts."""
+    host = await api.user("crashhost")
+    meeting = Meeting(api, await api.meeting(host, settings={"recording": True}), host)
+    try:
+        peer = await meeting.join(host)
+        await peer.publish((ToneTrack(loud=True), "microphone"), (PatternTrack(), "camera"))
+        await asyncio.sleep(1.0)
+        await peer.send(type="start_recording")
+        assert (await peer.next("recording", seconds=10))["active"] is True
+        await asyncio.sleep(4.0)
+
+        node = api.server.app.state.signaling.recordings
+        lost = node._active.pop(uuid.UUID(meeting.id))  # the process's memory is gone
+        for recorder in lost.recorders.values():
+            await recorder.stop()  # (what had been flushed is on disk; nothing more)
+        assert (lost.folder / "manifest.jsonl").is_file()
+        await node.recover()
+
+        async def ready() -> bool:
+            return (await recordings(host.client, meeting.id))[0]["status"] in ("ready", "failed")
+
+        await eventually(ready, seconds=120, every=0.5)
+        recording = (await recordings(host.client, meeting.id))[0]
+        assert recording["status"] == "ready", recording["error"]
+        assert "stopped during the recording" in (recording["error"] or "")
+        assert sorted(t["source"] for t in recording["tracks"]) == ["camera", "microphone"]
+        assert abs(recording["duration_seconds"] - 4.0) < 1.5
+        assert not lost.folder.exists()  # stored, then cleaned up
+    finally:
+        for p in meeting.peers:
+            await p.close()

@@ -1,643 +1,269 @@
-"""Recording: one published track into one Matroska file, from the packets the node forwards.
+"""Recording on the media node: a published track's packets into a capture file (media.capture),
+as cheaply as the node can, from the packets it already forwards.
 
-A ``TrackRecorder`` is attached to a track like a tap (media.taps): the hot path only appends
-the packet to a bounded queue, and a drain every ``DRAIN_INTERVAL`` puts packets back in order,
-depacketizes video into frames and muxes them with PyAV in a worker thread. Nothing is decoded
-or re-encoded: Opus packets and VP8/H.264 frames go into the file as they came; only keyframe
-headers are read (VP8's frame header, H.264's SPS) to learn the picture size.
+A ``TrackRecorder`` is attached to a track like a subscriber. Its ``send`` (the hot path)
+appends the packet and its arrival time to a bounded queue; every ``FLUSH_INTERVAL`` the queue
+goes to the file in one ``os.writev`` on the event loop (a page-cache copy: no worker thread,
+whose hand-over would cost more than the write). Nothing is parsed per packet except, for video,
+the sequence number, to ask the publisher for a keyframe after loss (the file is only useful
+from a keyframe on; one is asked for at the start too). Reordering, depacketizing and muxing
+into Matroska happen after the recording, in the mixing worker (media.remux).
 
-Timestamps are the RTP timestamps (48 kHz audio, 90 kHz video) from the first written packet,
-unwrapped. Gaps the sender made are kept (audio DTX, lost packets, a camera sending nothing: the
-player shows silence or holds the picture); where the RTP clock disagrees with the wall clock by
-more than ``CLOCK_JUMP`` between drains (a sender whose clock paused or jumped, as when its track
-was replaced), the file follows the wall clock. Video starts at a keyframe (one is asked for on
-start); after packet loss frames are dropped until the next keyframe, which is asked for
-(``keyframe_gaps`` counts these waits).
+A crash loses at most the last ``FLUSH_INTERVAL`` of media: the file is append-only and a cut
+last chunk is left out when it is read.
 
-Crashes: the muxer closes a cluster at least every ``CLUSTER_MS`` and flushes it to the file, so
-a killed process leaves a file without an index or duration that ffprobe and players still read,
-missing at most the last second. ``stop()`` writes the index and duration.
-
-Resolution changes (a keyframe with a new size, as when a browser adapts or switches cameras)
-are written into the same file: Matroska keeps one size per track, the one of the first
-keyframe (``width``/``height``). FFmpeg-based players (ffplay, mpv, VLC) and browsers show each
-frame at its own size; ``ffmpeg`` transcoding scales later frames to the first size by default.
-``size_changes`` counts them, so a pipeline that cares can re-encode.
-
-CPU, measured on the 2-core CI machine through the live SFU in real time (the recording path's
-CPU time in its worker thread: reordering, depacketizing, muxing, writing): an Opus microphone
-(49 packets/s, ~120 kbit/s) 27-39 µs a packet, 0.14-0.19 % of a core; a VP8 camera, 640x480 at
-30 fps (~70 packets/s, ~555 kbit/s) 25-36 µs a packet, 0.18-0.26 % of a core. The event loop's
-share is a deque append per packet (~0.14 µs) and ~26 µs per drain for the hand-over to the
-worker (0.03 % of a core). tests/media/test_recorder.py::test_recording_costs_little_cpu
-prints these numbers.
+CPU: ``make bench-recording`` measures it (docs/benchmarks.md, "Recording").
 """
 
 from __future__ import annotations
 
-import functools
-import io
-import itertools
+import asyncio
+import contextlib
 import logging
 import os
-import struct
 import time
 import uuid
+from array import array
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from fractions import Fraction
 from pathlib import Path
-from typing import Literal
 
-import av
-from av.container import OutputContainer
-from av.stream import Stream
-
-from meeting_sfu.media import rtp
-from meeting_sfu.media.taps import (
-    OPUS_RATE,
-    START_CODE,
-    TS_MOD,
-    VIDEO_CLOCK,
-    VIDEO_QUEUE,
-    EncodedFrame,
-    _Drained,
-    _in_worker,
-    _payload,
-    _payload_types,
-    _Reorder,
-    _VideoPipeline,
-)
+from meeting_sfu.media.capture import CaptureError, CaptureHeader, encode_chunk, read_capture
+from meeting_sfu.media.taps import SEQ_MOD, VIDEO_QUEUE, _payload_types
 from meeting_sfu.media.tracks import Kind, PublishedTrack, Source
 
 logger = logging.getLogger(__name__)
 
-Codec = Literal["opus", "vp8", "h264"]
-
+FLUSH_INTERVAL = 1.0  # seconds between writes: the most media a crash loses
 AUDIO_QUEUE = 500  # packets: 10 s of Opus
-CLUSTER_MS = 1000  # the most media a crash loses: the muxer holds a cluster until it ends
-CLOCK_JUMP = 1.0  # seconds the RTP clock may stray from the wall clock between drains
-KEYFRAME_RETRY = 1.0  # seconds between keyframe requests while waiting for one
-VIDEO_FRAME = VIDEO_CLOCK // 30  # a frame's length where timestamps say nothing better
-H264_SPS = 7
-H264_PPS = 8
+KEYFRAME_RETRY = 1.0  # seconds between keyframe requests for loss
 
 
 @dataclass(frozen=True)
-class RecordedTrack:
-    """What ``TrackRecorder.stop()`` wrote. With nothing written (no media, or no keyframe),
-    there is no file and ``started_at``/``ended_at`` are None."""
+class CapturedTrack:
+    """What ``TrackRecorder.stop()`` wrote. With no packets there is no file."""
 
     path: Path
     kind: Kind
     source: Source
-    codec: Codec
+    codec: str  # what the track forwarded when recording began
     user_id: uuid.UUID
     track_id: str
-    started_at: datetime | None  # UTC: when the first written media arrived
-    ended_at: datetime | None  # the end of the last written media on the same clock
-    packets: int  # RTP packets written
-    frames: int  # video frames, or Opus packets, written
+    packets: int  # written to the file
     bytes: int  # the file's size
-    width: int | None = None  # video: the size in the file's header (the first keyframe's)
-    height: int | None = None
-    keyframe_gaps: int = 0  # times frames were dropped until a keyframe, after loss
-    size_changes: int = 0  # keyframes with another size than the one before
+    first_at: datetime | None  # UTC arrival of the first packet written
+    last_at: datetime | None  # and of the last
+    dropped_packets: int = 0  # the queue was full (the event loop was held up that long)
     error: str | None = None  # why writing stopped early (the file holds what came before)
 
-    @property
-    def duration(self) -> float:
-        if self.started_at is None or self.ended_at is None:
-            return 0.0
-        return (self.ended_at - self.started_at).total_seconds()
 
-
-# --- what the recorder reads from the media ------------------------------------------------
-
-
-def opus_samples(payload: bytes) -> int:
-    """The length of an Opus packet at 48 kHz, from its TOC byte (RFC 6716 section 3.1)."""
-    if not payload:
-        return 0
-    config = payload[0] >> 3
-    if config < 12:  # SILK: 10, 20, 40, 60 ms
-        frame = (480, 960, 1920, 2880)[config & 3]
-    elif config < 16:  # hybrid: 10, 20 ms
-        frame = (480, 960)[config & 1]
-    else:  # CELT: 2.5, 5, 10, 20 ms
-        frame = (120, 240, 480, 960)[config & 3]
-    count = payload[0] & 3
-    if count == 0:
-        return frame
-    if count < 3:
-        return 2 * frame
-    return frame * (payload[1] & 0x3F) if len(payload) > 1 else 0
-
-
-def vp8_size(frame: bytes) -> tuple[int, int] | None:
-    """Width and height of a VP8 keyframe (RFC 6386 section 9.1), None for other frames."""
-    if len(frame) < 10 or frame[0] & 1 or frame[3:6] != b"\x9d\x01\x2a":
-        return None
-    width, height = struct.unpack_from("<HH", frame, 6)
-    return width & 0x3FFF, height & 0x3FFF  # the top two bits are a scaling hint
-
-
-def annexb_units(access_unit: bytes) -> list[bytes]:
-    """The NAL units of an Annex B access unit, as taps.h264_units writes them (4-byte start
-    codes; emulation prevention guarantees no start code inside a unit)."""
-    return [unit for unit in access_unit.split(START_CODE) if unit]
-
-
-class _Bits:
-    """Reads an H.264 RBSP bit by bit (Exp-Golomb codes, ITU-T H.264 section 9.1)."""
-
-    def __init__(self, unit: bytes) -> None:
-        rbsp = unit.replace(b"\x00\x00\x03", b"\x00\x00")  # emulation prevention bytes
-        self.value = int.from_bytes(rbsp, "big")
-        self.left = len(rbsp) * 8
-
-    def bits(self, count: int) -> int:
-        if count > self.left:
-            raise ValueError("SPS cut short")
-        self.left -= count
-        return (self.value >> self.left) & ((1 << count) - 1)
-
-    def ue(self) -> int:
-        zeros = 0
-        while self.bits(1) == 0:
-            zeros += 1
-            if zeros > 31:
-                raise ValueError("bad Exp-Golomb code")
-        return (1 << zeros) - 1 + self.bits(zeros)
-
-    def se(self) -> int:
-        code = self.ue()
-        return (code + 1) // 2 if code & 1 else -(code // 2)
-
-
-HIGH_PROFILES = frozenset((100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135))
-
-
-def h264_size(sps: bytes) -> tuple[int, int] | None:
-    """Width and height from a sequence parameter set NAL unit (H.264 section 7.3.2.1.1),
-    cropping applied; None if it cannot be read."""
-    try:
-        bits = _Bits(sps[1:])  # after the NAL unit header
-        profile = bits.bits(8)
-        bits.bits(16)  # constraint flags, level
-        bits.ue()  # seq_parameter_set_id
-        chroma_format = 1
-        separate_planes = 0
-        if profile in HIGH_PROFILES:
-            chroma_format = bits.ue()
-            if chroma_format == 3:
-                separate_planes = bits.bits(1)
-            bits.ue()  # bit depths
-            bits.ue()
-            bits.bits(1)  # qpprime_y_zero_transform_bypass
-            if bits.bits(1):  # scaling matrices: skipped over, they say nothing about size
-                for index in range(8 if chroma_format != 3 else 12):
-                    if bits.bits(1):
-                        last = following = 8
-                        for _ in range(16 if index < 6 else 64):
-                            if following:
-                                following = (last + bits.se() + 256) % 256
-                            last = following or last
-        bits.ue()  # log2_max_frame_num_minus4
-        order_type = bits.ue()
-        if order_type == 0:
-            bits.ue()
-        elif order_type == 1:
-            bits.bits(1)
-            bits.se()
-            bits.se()
-            for _ in range(bits.ue()):
-                bits.se()
-        bits.ue()  # max_num_ref_frames
-        bits.bits(1)  # gaps_in_frame_num_value_allowed
-        width_mbs = bits.ue() + 1
-        height_units = bits.ue() + 1
-        frames_only = bits.bits(1)
-        if not frames_only:
-            bits.bits(1)  # mb_adaptive_frame_field
-        bits.bits(1)  # direct_8x8_inference
-        crop = (bits.ue(), bits.ue(), bits.ue(), bits.ue()) if bits.bits(1) else (0, 0, 0, 0)
-    except ValueError:
-        return None
-    if separate_planes or chroma_format == 0:
-        unit_x, unit_y = 1, 2 - frames_only
-    else:
-        unit_x = 1 if chroma_format == 3 else 2
-        unit_y = (2 if chroma_format == 1 else 1) * (2 - frames_only)
-    width = width_mbs * 16 - unit_x * (crop[0] + crop[1])
-    height = (2 - frames_only) * height_units * 16 - unit_y * (crop[2] + crop[3])
-    return (width, height) if width > 0 and height > 0 else None
-
-
-# --- the file ---------------------------------------------------------------------------------
-
-
-def _ogg_crc(data: bytes) -> int:
-    """Ogg's page checksum (RFC 3533: CRC-32, polynomial 0x04C11DB7, not reflected)."""
-    crc = 0
-    for byte in data:
-        crc ^= byte << 24
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
-        crc &= 0xFFFFFFFF
-    return crc
-
-
-def _ogg_page(packet: bytes, sequence: int, flags: int, granule: int) -> bytes:
-    page = bytearray(b"OggS")
-    page += struct.pack("<BBqIIIB", 0, flags, granule, 1, sequence, 0, 1)
-    page += bytes((len(packet),)) + packet
-    page[22:26] = struct.pack("<I", _ogg_crc(bytes(page)))
-    return bytes(page)
-
-
-@functools.cache
-def _opus_ogg() -> bytes:
-    """A minimal Ogg Opus stream (RFC 7845): the OpusHead the Matroska track needs as its
-    CodecPrivate (2 channels, as WebRTC negotiates Opus; no pre-skip: RTP timestamps start
-    at the first sample), the comment header, and one silent packet.
-
-    PyAV cannot give a muxing stream extradata, but it copies a template stream's: an Ogg
-    demuxer reading this is that template, and no encoder gets opened for it."""
-    head = b"OpusHead" + struct.pack("<BBHIhB", 1, 2, 0, OPUS_RATE, 0, 0)
-    tags = b"OpusTags" + struct.pack("<II", 0, 0)
-    silence = b"\xf8\xff\xfe"  # CELT 20 ms, one frame, digital silence
-    return (
-        _ogg_page(head, 0, 0x02, 0) + _ogg_page(tags, 1, 0x00, 0) + _ogg_page(silence, 2, 0x04, 960)
-    )
-
-
-class _Matroska:
-    """One Matroska file with one stream, written packet by packet without decoding."""
-
-    def __init__(self, path: Path, codec: Codec, size: tuple[int, int] | None) -> None:
-        # flush_packets: what the muxer finished (a closed cluster) goes to the file at once.
-        options = {"cluster_time_limit": str(CLUSTER_MS), "flush_packets": "1"}
-        self.container: OutputContainer = av.open(
-            str(path), "w", format="matroska", container_options=options
-        )
-        self.time_base = Fraction(1, OPUS_RATE if codec == "opus" else VIDEO_CLOCK)
-        try:
-            self.stream = self._add_stream(codec, size)
-        except Exception:
-            self.container.close()
-            raise
-
-    def _add_stream(self, codec: Codec, size: tuple[int, int] | None) -> Stream:
-        if codec == "opus":
-            with av.open(io.BytesIO(_opus_ogg()), format="ogg") as template:
-                return self.container.add_stream_from_template(
-                    template.streams.audio[0], opaque=True
-                )
-        width, height = size or (0, 0)
-        # H.264: PyAV takes the first packet's SPS and PPS as extradata (the muxer writes them
-        # as avcC and turns Annex B into length-prefixed units); VP8 needs none.
-        return self.container.add_mux_stream(
-            codec, width=width, height=height, time_base=self.time_base
-        )
-
-    def write(self, data: bytes, pts: int, keyframe: bool, duration: int | None) -> None:
-        packet = av.Packet(data)
-        packet.stream = self.stream
-        packet.time_base = self.time_base
-        packet.pts = packet.dts = pts
-        packet.is_keyframe = keyframe
-        if duration:
-            packet.duration = duration
-        self.container.mux(packet)
-
-    def close(self) -> None:
-        self.container.close()
-
-
-# --- timing -----------------------------------------------------------------------------------
-
-
-class _Timeline:
-    """RTP timestamps to the file's (clock units since the first written packet): unwrapped,
-    kept where the sender paused (gaps are real time), and put back on the wall clock where the
-    sender's clock jumped or stood still."""
-
-    def __init__(self, clock: int, nominal: int) -> None:
-        self.clock = clock
-        self.nominal = nominal  # a packet's length, for steps the timestamps get wrong
-        self.started: float | None = None  # wall time (time.time) of position 0
-        self.end = 0  # position the last placed packet ends at
-        self._last_rtp = 0
-        self._last_position = 0
-        self._last_drain = 0.0  # monotonic time of the drain that placed the last packet
-
-    def place(self, timestamps: list[int], monotonic: float, wall: float) -> list[int]:
-        """Positions of a drain's packets (in order); the newest arrived about now."""
-        if not timestamps:
-            return []
-        steps: list[int] = []
-        backwards = False
-        previous = self._last_rtp if self.started is not None else timestamps[0]
-        for timestamp in timestamps:
-            step = (timestamp - previous + TS_MOD // 2) % TS_MOD - TS_MOD // 2
-            backwards |= step < 0
-            steps.append(step if step >= 0 else self.nominal)  # keep the order
-            previous = timestamp
-        relative = list(itertools.accumulate(steps))
-        if self.started is None:
-            self.started = wall - relative[-1] / self.clock
-            base = 0
-        else:
-            base = self._last_position
-            elapsed = round((monotonic - self._last_drain) * self.clock)
-            if backwards or abs(relative[-1] - elapsed) > CLOCK_JUMP * self.clock:
-                # Trust the wall clock: the newest packet lands ``elapsed`` after the last one,
-                # the packets before it keep their spacing, and time never goes back.
-                base += max(elapsed - relative[-1], self.nominal - relative[0])
-        positions = [base + offset for offset in relative]
-        self._last_rtp = timestamps[-1]
-        self._last_position = positions[-1]
-        self._last_drain = monotonic
-        return positions
-
-    def wall_time(self, position: int) -> datetime | None:
-        if self.started is None:
-            return None
-        return datetime.fromtimestamp(self.started + position / self.clock, UTC)
-
-
-# --- recordings (run in a worker thread, one drain at a time) ---------------------------------
-
-
-class _Recording:
-    """What audio and video recordings share: the file, the timeline and the counts."""
-
-    def __init__(
-        self, path: Path, codec: Codec, clock: int, nominal: int, reorder: _Reorder
-    ) -> None:
-        self.path = path
-        self.codec: Codec = codec
-        self.reorder = reorder
-        self.timeline = _Timeline(clock, nominal)
-        self.file: _Matroska | None = None
-        self.error: str | None = None
-        self.packets = 0
-        self.frames = 0
-        self.size: tuple[int, int] | None = None  # of the latest keyframe
-        self.header_size: tuple[int, int] | None = None  # in the file's track header
-        self.size_changes = 0
-        self.keyframe_gaps = 0
-        self.cpu_seconds = 0.0  # this thread's CPU time in process() and close()
-
-    def _open(self, size: tuple[int, int] | None) -> _Matroska:
-        self.file = _Matroska(self.path, self.codec, size)
-        self.header_size = size
-        return self.file
-
-    def _failed(self, error: Exception) -> None:
-        """Stop writing (a full disk, a muxer error); the file keeps what came before."""
-        logger.exception("recording failed", extra={"path": str(self.path)})
-        self.error = f"{type(error).__name__}: {error}"
-        self._close_file()
-
-    def _close_file(self) -> None:
-        if self.file is not None:
-            file, self.file = self.file, None
-            try:
-                file.close()
-            except (av.FFmpegError, OSError) as error:
-                self.error = self.error or f"{type(error).__name__}: {error}"
-
-    def close(self) -> int:
-        """Finishes the file (index, duration); returns its size."""
-        started = time.thread_time()
-        self._close_file()
-        size = os.path.getsize(self.path) if self.packets and self.path.exists() else 0
-        self.cpu_seconds += time.thread_time() - started
-        return size
-
-
-class _AudioRecording(_Recording):
-    def __init__(self, path: Path, opus_types: frozenset[int]) -> None:
-        super().__init__(path, "opus", OPUS_RATE, 960, _Reorder())
-        self.opus_types = opus_types
-        self.skipped = 0  # packets of another codec, or empty
-
-    def process(self, packets: list[bytes], monotonic: float, wall: float, final: bool) -> bool:
-        started = time.thread_time()
-        self.reorder.push(packets)
-        payloads: list[bytes] = []
-        timestamps: list[int] = []
-        for _, packet in self.reorder.release(everything=final):
-            header = rtp.parse_header(packet)
-            if header is None or header.payload_type not in self.opus_types:
-                self.skipped += 1
-                continue
-            payload = _payload(packet, header)
-            if not payload:
-                self.skipped += 1
-                continue
-            payloads.append(payload)
-            timestamps.append(header.timestamp)
-        if payloads and self.error is None:
-            positions = self.timeline.place(timestamps, monotonic, wall)
-            try:
-                file = self.file or self._open(None)
-                for payload, position in zip(payloads, positions, strict=True):
-                    duration = opus_samples(payload)
-                    file.write(payload, position, True, duration)
-                    self.timeline.end = position + duration
-                    self.packets += 1
-                    self.frames += 1
-            except (av.FFmpegError, OSError) as error:
-                self._failed(error)
-        self.cpu_seconds += time.thread_time() - started
-        return False
-
-
-class _VideoRecording(_Recording):
-    def __init__(self, path: Path, codec: Codec) -> None:
-        """``codec`` is a guess until the first keyframe (a track may negotiate both)."""
-        pipeline = _VideoPipeline(keyframes_only=False)
-        super().__init__(path, codec, VIDEO_CLOCK, VIDEO_FRAME, pipeline.reorder)
-        self.pipeline = pipeline
-        self.waiting = True  # for a keyframe: at the start, or after loss
-        self.skipped_frames = 0
-        self.parameter_sets: dict[int, bytes] = {}  # H.264: the latest SPS and PPS seen
-
-    def process(self, packets: list[bytes], monotonic: float, wall: float, final: bool) -> bool:
-        """Writes the drain's frames; True while it waits for a keyframe."""
-        started = time.thread_time()
-        chosen: list[tuple[EncodedFrame, bytes]] = []
-        for frame in self.pipeline.process(packets, final):
-            data = self._writable(frame)
-            if data is not None:
-                chosen.append((frame, data))
-        if chosen and self.error is None:
-            positions = self.timeline.place([f.timestamp for f, _ in chosen], monotonic, wall)
-            try:
-                for (frame, data), position in zip(chosen, positions, strict=True):
-                    file = self.file or self._open(self.size)
-                    file.write(data, position, frame.keyframe, None)
-                    self.timeline.end = position
-                    self.packets += frame.packets
-                    self.frames += 1
-            except (av.FFmpegError, OSError) as error:
-                self._failed(error)
-        self.cpu_seconds += time.thread_time() - started
-        return self.waiting and self.error is None
-
-    def _writable(self, frame: EncodedFrame) -> bytes | None:
-        """The frame's data if it goes into the file (after loss, only from a keyframe on)."""
-        started = self.size is not None  # the file's codec and size are set
-        codec: Codec = "vp8" if frame.codec == "vp8" else "h264"
-        if started and codec != self.codec:  # one codec a file; a switch is a new file's work
-            self.skipped_frames += 1
-            return None
-        if frame.after_loss and not self.waiting and not frame.keyframe:
-            self.keyframe_gaps += 1
-            self.waiting = True
-        data = frame.data
-        if frame.keyframe:
-            if codec == "h264":
-                data = self._with_parameter_sets(data)
-            size = self._size(codec, data)
-            if size is None and not started:  # a file cannot start without its size
-                self.skipped_frames += 1
-                return None
-            if size is not None:
-                if started and size != self.size:
-                    self.size_changes += 1
-                self.size = size
-            self.codec = codec
-            self.waiting = False
-        elif self.waiting:
-            self.skipped_frames += 1
-            return None
-        return data
-
-    def _with_parameter_sets(self, data: bytes) -> bytes:
-        """An IDR access unit with the SPS and PPS in front if it came without them (the file's
-        first packet is where its CodecPrivate comes from)."""
-        units = annexb_units(data)
-        for unit in units:
-            if unit[0] & 0x1F in (H264_SPS, H264_PPS):
-                self.parameter_sets[unit[0] & 0x1F] = unit
-        present = {unit[0] & 0x1F for unit in units}
-        missing = [self.parameter_sets[t] for t in (H264_SPS, H264_PPS) if t not in present]
-        if not missing or len(self.parameter_sets) < 2:
-            return data
-        return b"".join(START_CODE + unit for unit in missing) + data
-
-    @staticmethod
-    def _size(codec: Codec, data: bytes) -> tuple[int, int] | None:
-        if codec == "vp8":
-            return vp8_size(data)
-        units = annexb_units(data)
-        if not any(unit[0] & 0x1F == H264_PPS for unit in units):
-            return None
-        sps = next((unit for unit in units if unit[0] & 0x1F == H264_SPS), None)
-        return h264_size(sps) if sps is not None else None
-
-
-def _track_codec(track: PublishedTrack) -> Codec:
+def track_codec(track: PublishedTrack) -> str:
     """The codec the track forwards (what a recording of it will hold)."""
     names = _payload_types(track.kind)
     forwarded = {names.get(pt, "") for pt in track.payload_types.values()}
-    candidates: tuple[Codec, ...] = ("opus",) if track.kind == "audio" else ("vp8", "h264")
+    candidates = ("opus",) if track.kind == "audio" else ("vp8", "h264")
     for name in candidates:
         if name in forwarded:
             return name
     raise ValueError(f"nothing to record on this track: {sorted(forwarded)}")
 
 
-class TrackRecorder(_Drained):
-    """Records one published track into a Matroska file at ``path`` (see the module docstring).
+class TrackRecorder:
+    """Records one published track into a capture file at ``path`` (see the module docstring).
 
-    ``start()`` attaches it; ``await stop()`` detaches it, writes what was queued, finishes the
-    file and says what it holds. The directory must exist; the file appears with the first media
-    (for video, the first keyframe)."""
+    ``start()`` attaches it; ``await stop()`` detaches it, writes what was queued and says what
+    the file holds. The directory must exist; the file appears with the first packet."""
 
     def __init__(self, track: PublishedTrack, path: Path) -> None:
-        codec = _track_codec(track)
-        super().__init__(track, AUDIO_QUEUE if track.kind == "audio" else VIDEO_QUEUE)
+        self.track = track
         self.path = path
-        self._recording: _AudioRecording | _VideoRecording
-        if track.kind == "audio":
-            opus = frozenset(pt for pt, name in _payload_types("audio").items() if name == "opus")
-            self._recording = _AudioRecording(path, opus)
-        else:
-            self._recording = _VideoRecording(path, codec)
-        self._requested = 0.0  # when a keyframe was last asked for (monotonic)
-        self._result: RecordedTrack | None = None
+        self.header = CaptureHeader(
+            track_id=track.track_id,
+            user_id=track.user_id,
+            kind=track.kind,
+            source=track.source,
+            codec=track_codec(track),
+            payload_types=_payload_types(track.kind),
+        )
+        self.packets = 0
+        self.dropped_packets = 0
+        self.cpu_seconds = 0.0  # the event loop's time in flushes (the hot path's is not in it)
+        self.error: str | None = None
+        self._queue: deque[tuple[float, bytes]] = deque(
+            maxlen=AUDIO_QUEUE if track.kind == "audio" else VIDEO_QUEUE
+        )
+        self._fd: int | None = None
+        self._bytes = 0
+        self._first: float | None = None  # wall times
+        self._last: float | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._result: CapturedTrack | None = None
+        # Video: loss seen in the sequence numbers, to ask for a keyframe.
+        self._highest: int | None = None  # sequence number
+        self._requested = 0.0
+        self._callbacks: set[asyncio.Future[None]] = set()
 
-    @property
-    def cpu_seconds(self) -> float:
-        """CPU time the recording path took in worker threads so far."""
-        return self._recording.cpu_seconds
+    # --- the hot path -----------------------------------------------------------------------
 
-    @property
-    def packets(self) -> int:
-        return self._recording.packets
+    def send(self, packet: bytes) -> None:
+        queue = self._queue
+        if len(queue) == queue.maxlen:
+            self.dropped_packets += 1  # the deque drops the oldest
+        queue.append((time.monotonic(), packet))
 
-    @property
-    def lost_packets(self) -> int:
-        return self._recording.reorder.lost
+    async def send_rtcp(self, data: bytes, /) -> None:
+        """Sender reports the track passes on: the capture needs none."""
+
+    # --- lifetime -----------------------------------------------------------------------------
 
     def start(self) -> None:
         if self._task is not None:
             return
-        super().start()
-        if self.track.kind == "video":  # the file starts with a keyframe: don't wait for one
-            self._requested = time.monotonic()
-            self._schedule(self.track.request_keyframe())
+        self.track.attach(self, self.send)
+        self._task = asyncio.create_task(self._run(), name=f"recorder-{self.track.track_id}")
+        if self.track.kind == "video":  # the file is useful from a keyframe on: ask at once
+            self._ask_for_keyframe(time.monotonic())
 
-    async def _prepare(self) -> None:
-        if not self.path.parent.is_dir():
-            self._recording.error = f"no directory for {self.path}"
-            raise FileNotFoundError(self._recording.error)
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            self.flush()
+            if self.track.closed:
+                return
 
-    async def _drain(self, batch: list[bytes], final: bool) -> None:
-        recording = self._recording
-        if not batch and not final and not recording.reorder.pending:
+    def flush(self) -> None:
+        """Writes what is queued (one chunk); synchronous, on the event loop."""
+        queue = self._queue
+        if not queue:
             return
-        gaps = recording.keyframe_gaps
-        waiting = await _in_worker(recording.process, batch, time.monotonic(), time.time(), final)
-        now = time.monotonic()
-        # At once after new loss, then once a KEYFRAME_RETRY while none came (the track
-        # throttles requests from all its outputs, so one of ours may have been dropped).
-        again = recording.keyframe_gaps != gaps or now - self._requested >= KEYFRAME_RETRY
-        if waiting and again and not final:
-            self._requested = now
-            await self.track.request_keyframe()
+        started = time.thread_time()
+        items = list(queue)
+        queue.clear()
+        if self.error is None:
+            arrivals = array("d", [arrival for arrival, _ in items])
+            packets = [packet for _, packet in items]
+            wall_offset = time.time() - time.monotonic()
+            try:
+                self._write(encode_chunk(arrivals, packets, wall_offset))
+            except OSError as error:  # a full disk: the file keeps what came before
+                logger.exception("recording failed", extra={"path": str(self.path)})
+                self.error = f"{type(error).__name__}: {error}"
+                self._close()
+            else:
+                first = self.packets == 0
+                self.packets += len(packets)
+                self._first = self._first or arrivals[0] + wall_offset
+                self._last = arrivals[-1] + wall_offset
+                if self.track.kind == "video":
+                    self._check_loss(packets, first)
+        self.cpu_seconds += time.thread_time() - started
 
-    async def stop(self) -> RecordedTrack:
-        """Detach, write what was queued and finish the file (its index and duration)."""
+    def _write(self, buffers: list[bytes]) -> None:
+        if self._fd is None:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+            self._fd = os.open(self.path, flags, 0o640)
+            buffers = [self.header.encode(), *buffers]
+        expected = sum(map(len, buffers))
+        # Short writes happen only when the disk is full; retrying the rest says so clearly.
+        written = os.writev(self._fd, buffers)
+        if written < expected:
+            rest = b"".join(buffers)[written:]
+            while rest:
+                rest = rest[os.write(self._fd, rest) :]
+        self._bytes += expected
+
+    def _check_loss(self, packets: list[bytes], first: bool) -> None:
+        """Ask for a keyframe when sequence numbers went missing since the last flush: more
+        numbers were used up than packets came (no per-packet work; a packet reordered across
+        a flush can cost a spare keyframe, which is harmless). The first flush asks again, in
+        case the request at the start was lost on its way."""
+        last = packets[-1][2] << 8 | packets[-1][3]
+        if self._highest is None:
+            self._highest = (packets[0][2] << 8 | packets[0][3]) - 1
+        advance = (last - self._highest + SEQ_MOD // 2) % SEQ_MOD - SEQ_MOD // 2
+        if advance > 0:  # (else the chunk ended with a late packet: judge the next one)
+            self._highest = last
+        now = time.monotonic()
+        if (first or advance > len(packets)) and now - self._requested >= KEYFRAME_RETRY:
+            self._ask_for_keyframe(now)
+
+    def _ask_for_keyframe(self, now: float) -> None:
+        self._requested = now
+        task = asyncio.ensure_future(self._request_keyframe())
+        self._callbacks.add(task)
+        task.add_done_callback(self._callbacks.discard)
+
+    async def _request_keyframe(self) -> None:
+        try:
+            await self.track.request_keyframe()
+        except Exception:
+            logger.warning("a keyframe request failed", exc_info=True)
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    async def stop(self) -> CapturedTrack:
+        """Detach and write what was queued."""
         if self._result is not None:
             return self._result
-        await self._finish()
-        recording = self._recording
-        file_size = await _in_worker(recording.close)
-        timeline = recording.timeline
-        size = recording.header_size
-        written = recording.packets > 0
-        self._result = RecordedTrack(
+        self.track.detach(self)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.flush()
+        self._close()
+        if self._callbacks:
+            await asyncio.wait(self._callbacks, timeout=5.0)
+        self._result = CapturedTrack(
             path=self.path,
             kind=self.track.kind,
             source=self.track.source,
-            codec=recording.codec,
+            codec=self.header.codec,
             user_id=self.track.user_id,
             track_id=self.track.track_id,
-            started_at=timeline.wall_time(0) if written else None,
-            ended_at=timeline.wall_time(timeline.end) if written else None,
-            packets=recording.packets,
-            frames=recording.frames,
-            bytes=file_size,
-            width=size[0] if size else None,
-            height=size[1] if size else None,
-            keyframe_gaps=recording.keyframe_gaps,
-            size_changes=recording.size_changes,
-            error=recording.error,
+            packets=self.packets,
+            bytes=self._bytes,
+            first_at=_utc(self._first),
+            last_at=_utc(self._last),
+            dropped_packets=self.dropped_packets,
+            error=self.error,
         )
         return self._result
+
+
+def _utc(seconds: float | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
+
+
+def read_captured(path: Path) -> CapturedTrack | None:
+    """What a capture file left on disk holds (after a crash: the recorder never said); None
+    if it holds no packet or is no capture."""
+    try:
+        header, chunks = read_capture(path)
+        packets, first, last = 0, None, None
+        for chunk in chunks:
+            packets += len(chunk.packets)
+            first = first or chunk.arrivals[0] + chunk.wall_offset
+            last = chunk.arrivals[-1] + chunk.wall_offset
+    except (CaptureError, OSError):
+        logger.warning("not a readable capture", extra={"path": str(path)}, exc_info=True)
+        return None
+    if not packets:
+        return None
+    return CapturedTrack(
+        path=path,
+        kind=header.kind,
+        source=header.source,
+        codec=header.codec,
+        user_id=header.user_id,
+        track_id=header.track_id,
+        packets=packets,
+        bytes=path.stat().st_size,
+        first_at=_utc(first),
+        last_at=_utc(last),
+    )

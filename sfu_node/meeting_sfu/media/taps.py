@@ -264,7 +264,7 @@ class _AudioPipeline:
 
 
 class _Drained:
-    """What taps and recorders (media.recorder) share: the queue the hot path fills, the task
+    """What taps share: the queue the hot path fills, the task
     that drains it and the callbacks it schedules. Subclasses add ``stop()``."""
 
     def __init__(self, track: PublishedTrack, max_queue: int) -> None:

@@ -8,6 +8,7 @@ from a cache of those bytes; keyframe requests go up to the publisher, throttled
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sys
@@ -101,6 +102,8 @@ class PublishedTrack:
         self._rtcp_ssrc = rtcp_ssrc
         self._on_audio_level = on_audio_level
         self._last_keyframe_request = 0.0
+        self._deferred_keyframe: asyncio.TimerHandle | None = None
+        self._keyframe_task: asyncio.Task[None] | None = None
         self.max_bitrate = max_bitrate
         self.target_bitrate = max_bitrate
         self.bytes_in = 0
@@ -181,7 +184,14 @@ class PublishedTrack:
         if self.kind != "video" or self.closed:
             return
         now = time.monotonic()
-        if now - self._last_keyframe_request < KEYFRAME_INTERVAL:
+        wait = self._last_keyframe_request + KEYFRAME_INTERVAL - now
+        if wait > 0:
+            # Asked too soon after the last one: ask once more when the interval is over. The
+            # keyframe the last request brings may already have gone by (a recorder starting
+            # just after a subscriber joined would otherwise wait for the next natural one).
+            if self._deferred_keyframe is None:
+                loop = asyncio.get_running_loop()
+                self._deferred_keyframe = loop.call_later(wait, self._request_deferred_keyframe)
             return
         self._last_keyframe_request = now
         await self._send_upstream(
@@ -229,8 +239,15 @@ class PublishedTrack:
         with contextlib.suppress(ConnectionError):  # the publisher is gone; it is closing
             await self._upstream(bytes(packet))
 
+    def _request_deferred_keyframe(self) -> None:
+        self._deferred_keyframe = None
+        if self._keyframe_task is None or self._keyframe_task.done():
+            self._keyframe_task = asyncio.ensure_future(self.request_keyframe())
+
     def close(self) -> None:
         self.closed = True
+        if self._deferred_keyframe is not None:
+            self._deferred_keyframe.cancel()
         self.outputs.clear()
         self._sends = ()
 

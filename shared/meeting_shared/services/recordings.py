@@ -2,8 +2,9 @@
 that hosts the room, mixed into one video by a worker, kept in the blob store.
 
 The life of a recording (``recordings.status``): ``recording`` → stop asked → ``processing``
-(the node closes and uploads the per-track files) → ``saved`` → a worker claims it, ``mixing`` →
-``ready``, or ``failed`` with the reason at any step after the start. Every step is an event in
+(the node closes and uploads the per-track captures) → ``saved`` → a worker claims it,
+``mixing`` (captures into Matroska files, then one video) → ``ready``, or ``failed`` with the
+reason at any step after the start. Every step is an event in
 the outbox, so the room, the worker and the audit log follow it.
 """
 
@@ -52,8 +53,17 @@ PUBLIC_STATUS = {
 }
 
 
+class TrackFormat(StrEnum):
+    CAPTURE = "capture"  # the packets as the media node received them, until remuxed
+    MATROSKA = "matroska"  # what people download
+
+
+CAPTURES = "captures"  # the folder of a recording's capture files in the blob store
+
+
 class RecordedTrackInfo(BaseModel):
-    """One track's file, as the node stored it (``recordings.tracks``)."""
+    """One track's file (``recordings.tracks``): the media node stores captures, the mixing
+    worker replaces them with Matroska files."""
 
     track_id: str
     user_id: uuid.UUID
@@ -65,14 +75,20 @@ class RecordedTrackInfo(BaseModel):
     size_bytes: int
     started_at: str
     ended_at: str
+    format: TrackFormat = TrackFormat.MATROSKA
 
 
 def public_status(recording: Recording) -> str:
     return PUBLIC_STATUS[RecordingStatus(recording.status)]
 
 
-def tracks_of(recording: Recording) -> list[RecordedTrackInfo]:
+def stored_tracks(recording: Recording) -> list[RecordedTrackInfo]:
     return [RecordedTrackInfo.model_validate(item) for item in recording.tracks or []]
+
+
+def tracks_of(recording: Recording) -> list[RecordedTrackInfo]:
+    """The track files people may download (captures are not playable)."""
+    return [t for t in stored_tracks(recording) if t.format == TrackFormat.MATROSKA]
 
 
 async def active_recording(uow: UnitOfWork, meeting_id: uuid.UUID) -> Recording | None:
@@ -117,7 +133,7 @@ async def stop_active_recording(uow: UnitOfWork, meeting_id: uuid.UUID) -> None:
 
 def blob_keys(recording: Recording) -> list[str]:
     keys = [recording.blob_key, recording.thumbnail_key, recording.timeline_key]
-    keys += [recording.captions_key] + [track.blob_key for track in tracks_of(recording)]
+    keys += [recording.captions_key] + [track.blob_key for track in stored_tracks(recording)]
     return [key for key in keys if key]
 
 

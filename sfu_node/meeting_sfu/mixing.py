@@ -1,4 +1,5 @@
-"""The mixing worker: turns saved recordings into one video each, and applies retention.
+"""The mixing worker: turns saved recordings into Matroska files per track (media.remux, from
+the media node's captures) and one video each (recording.mixer), and applies retention.
 
 The database is the queue: a recording waits in status ``saved`` until a worker claims it (a
 conditional update, so two workers never take the same one); ``recording.saved`` only wakes a
@@ -17,12 +18,20 @@ from pathlib import Path
 
 from sqlalchemy import and_, or_, select, update
 
+from meeting_sfu.media.remux import remux
 from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
 from meeting_shared.db.models import Recording, TranscriptLine, User
 from meeting_shared.events import Event, RecordingReady, RecordingSaved
-from meeting_shared.recording.mixer import Timeline, mix
-from meeting_shared.services.recordings import RecordingStatus, blob_keys, fail_recording
+from meeting_shared.recording.mixer import Timeline, TimelineTrack, mix
+from meeting_shared.services.recordings import (
+    RecordedTrackInfo,
+    RecordingStatus,
+    TrackFormat,
+    blob_keys,
+    fail_recording,
+    stored_tracks,
+)
 from meeting_shared.services.transcripts import Transcript, TranscriptEntry, as_webvtt
 
 logger = logging.getLogger(__name__)
@@ -97,8 +106,11 @@ class MixingWorker:
             raise RuntimeError("the recording has no timeline")
         timeline = Timeline.model_validate_json(await blobs.get(recording.timeline_key))
         prefix = recording.timeline_key.rsplit("/", 1)[0]
-        for track in timeline.tracks:
-            await blobs.download_to(f"{prefix}/tracks/{track.file}", folder / track.file)
+        if any(t.format == TrackFormat.CAPTURE for t in stored_tracks(recording)):
+            timeline = await self._remux(recording, timeline, prefix, folder)
+        else:
+            for track in timeline.tracks:
+                await blobs.download_to(f"{prefix}/tracks/{track.file}", folder / track.file)
         captions = await self._captions(recording, timeline, folder)
         output = folder / "meeting.mp4"
         result = await asyncio.to_thread(mix, timeline, folder, output, captions=captions)
@@ -134,6 +146,61 @@ class MixingWorker:
                 )
             )
             await uow.commit()
+
+    async def _remux(
+        self, recording: Recording, timeline: Timeline, prefix: str, folder: Path
+    ) -> Timeline:
+        """The captures into Matroska files: stored as the recording's tracks, with the
+        timeline's times made exact; the captures go once that is saved."""
+        blobs = self._container.blobs
+        captures = {t.track_id: t for t in stored_tracks(recording)}
+        tracks: list[TimelineTrack] = []
+        infos: list[RecordedTrackInfo] = []
+        for track in timeline.tracks:
+            capture = captures.get(track.track_id)
+            if capture is None or capture.format != TrackFormat.CAPTURE:
+                raise RuntimeError(f"no capture of track {track.track_id}")
+            source = folder / track.file
+            await blobs.download_to(capture.blob_key, source)
+            name = Path(track.file).with_suffix(".mkv").name
+            remuxed = await asyncio.to_thread(remux, source, folder / name)
+            source.unlink()
+            if remuxed.started_at is None or remuxed.ended_at is None:
+                continue  # nothing playable (video that never had a keyframe)
+            if remuxed.error is not None:
+                logger.warning("a track was remuxed in part", extra={"error": remuxed.error})
+            key = f"{prefix}/tracks/{name}"
+            await blobs.upload_from(key, remuxed.path, "video/x-matroska")
+            times = {"started_at": remuxed.started_at, "ended_at": remuxed.ended_at}
+            tracks.append(track.model_copy(update={"file": name, **times}))
+            infos.append(
+                capture.model_copy(
+                    update={
+                        "codec": remuxed.codec,
+                        "blob_key": key,
+                        "size_bytes": remuxed.bytes,
+                        "started_at": remuxed.started_at.isoformat(),
+                        "ended_at": remuxed.ended_at.isoformat(),
+                        "format": TrackFormat.MATROSKA,
+                    }
+                )
+            )
+        remuxed_timeline = timeline.model_copy(update={"tracks": tracks})
+        assert recording.timeline_key is not None
+        await blobs.put(
+            recording.timeline_key, remuxed_timeline.model_dump_json().encode(), "application/json"
+        )
+        async with self._container.db.session() as session:
+            row = await session.get(Recording, recording.id)
+            if row is None:
+                return remuxed_timeline  # deleted meanwhile: mixing notices at the end
+            row.tracks = [info.model_dump(mode="json") for info in infos]
+            await session.commit()
+        recording.tracks = row.tracks
+        for capture in captures.values():
+            if capture.format == TrackFormat.CAPTURE:
+                await blobs.delete(capture.blob_key)
+        return remuxed_timeline
 
     async def _captions(
         self, recording: Recording, timeline: Timeline, folder: Path
