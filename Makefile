@@ -6,7 +6,7 @@ TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 RUN    := $(UV) run --frozen
 
-.PHONY: help install web run serve migrate admin test test-fast lint format typecheck bench-api bench-sfu bench-events bench-ai bench-recording clean
+.PHONY: help install web run serve migrate admin test test-fast lint format typecheck bench-api bench-sfu bench-events bench-ai bench-recording lambda-bundle emulator deploy-local deploy clean
 
 help:
 	@echo "make run        install, build the web client, migrate and start the gateway on http://127.0.0.1:8800"
@@ -16,6 +16,8 @@ help:
 	@echo "make bench-events  measure the outbox relay, Kafka and a consumer, write docs/benchmarks.md"
 	@echo "make bench-ai   measure ASR, captions, TTS and emotion latency on the AI node, write docs/benchmarks.md"
 	@echo "make bench-recording  measure the recorder's CPU per packet and the mixing speed, write docs/benchmarks.md"
+	@echo "make deploy-local  build the Lambda packages and deploy infra/template.yaml to the local AWS emulator"
+	@echo "make deploy     the same to AWS (docs/deploy.md)"
 	@echo "make admin      create an administrator account"
 	@echo "make web        build the browser client into web/dist (npm ci + vite, when sources changed)"
 
@@ -70,6 +72,7 @@ typecheck: install
 test: install web
 	scripts/install-system-deps.sh
 	scripts/install-kafka.sh
+	$(RUN) python -m scripts.emulator install
 	$(MAKE) --no-print-directory lint typecheck
 	cd web && npm run --silent test
 	$(RUN) pytest
@@ -98,5 +101,21 @@ bench-sfu: install web
 	scripts/install-system-deps.sh chromium
 	$(RUN) python -m scripts.bench_sfu
 
+# The functions on Lambda + API Gateway (infra/template.yaml). deploy-local targets the local AWS
+# emulator (started here in the background when it is not running; `make emulator` runs it in the
+# foreground); deploy targets AWS with the credentials boto3 finds. Settings: docs/deploy.md.
+lambda-bundle: install
+	$(RUN) python -m scripts.build_lambda
+
+emulator: install
+	$(RUN) python -m scripts.emulator run
+
+deploy-local: install
+	$(RUN) python -m scripts.emulator install
+	$(RUN) python -m scripts.deploy --local
+
+deploy: install
+	$(RUN) python -m scripts.deploy
+
 clean:
-	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache web/dist web/node_modules
+	rm -rf .venv $(TOOLS) build .mypy_cache .ruff_cache .pytest_cache web/dist web/node_modules

@@ -12,17 +12,18 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel
 
 from meeting_shared.ai.catalog import ModelSpec, catalog
 from meeting_shared.ai.nodes import AiNodeDirectory, AiNodeStatus
 from meeting_shared.errors import InvalidInput, Unavailable
 
-Array = npt.NDArray[Any]
+if TYPE_CHECKING:  # numpy comes with tritonclient, when a model is called: the functions that
+    import numpy.typing as npt  # never call one are deployed without either (a smaller bundle)
+
+    Array = npt.NDArray[Any]
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,8 @@ class AiClient:
     # --- one method per model ---------------------------------------------------------------
 
     async def transcribe(self, audio: Array, language: str = "") -> Transcription:
+        import numpy as np
+
         answer = await self.infer("asr", {"audio": audio.astype(np.float32), "language": language})
         return Transcription.model_validate(_json(answer["result"]))
 
@@ -185,6 +188,8 @@ class AiClient:
 
 
 def _input(triton_http: Any, spec: ModelSpec, name: str, value: Any) -> Any:
+    import numpy as np
+
     tensor = spec.input(name)
     if tensor.dtype == "BYTES":
         raw = value if isinstance(value, bytes) else str(value).encode()
