@@ -22,6 +22,7 @@ from meeting_shared.background import running
 from meeting_shared.container import Container
 from meeting_shared.outbox import OutboxFeed
 from meeting_shared.settings import Settings, get_settings
+from meeting_shared.telemetry import instrument_app
 
 HEALTH_TIMEOUT_SECONDS = 3.0
 
@@ -49,6 +50,7 @@ def create_sfu_app(settings: Settings | None = None, container: Container | None
 
     app = FastAPI(title="meeting-system media node", lifespan=lifespan, openapi_url=None)
     app.state.container = container
+    instrument_app(app)
     app.state.signaling = node
     app.include_router(signaling_router)
 

@@ -26,6 +26,7 @@ from meeting_shared.services.sessions import SessionRevocations
 from meeting_shared.services.transcripts import TranscriptRecorder
 from meeting_shared.settings import Settings
 from meeting_shared.state import StateStore
+from meeting_shared.telemetry import configure_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class Container:
 
     @classmethod
     def build(cls, settings: Settings, *, source: str = "gateway") -> Container:
+        configure_tracing(source, settings.otel_exporter_otlp_endpoint)
         db = Database(
             settings.database_url,
             pool_size=settings.database_pool_size,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from opentelemetry.trace import StatusCode
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -29,6 +30,7 @@ from meeting_shared.errors import Conflict, NotFound
 from meeting_shared.events import Event, EventBus
 from meeting_shared.services.pagination import Page, PageRequest, paginate
 from meeting_shared.state import StateStore
+from meeting_shared.telemetry import consuming
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +116,18 @@ class Deliveries:
         key = f"processed:{subscription.consumer}:{event.id}"
         if await self._state.get(key) is not None:
             return  # a redelivery (relay retry, Kafka rebalance, replay): applied once already
+        with consuming(event.type, event.traceparent, subscription.consumer, str(event.id)) as span:
+            error = await self._handle(subscription, event)
+            if error is None:
+                await self._state.set(key, "1", ttl=PROCESSED_TTL)
+                return
+            span.set_status(StatusCode.ERROR, error)
+        await self._dead_letters.park(
+            subscription.consumer, event, None, error, len(self._backoff) + 1
+        )
+
+    async def _handle(self, subscription: Subscription, event: Event) -> str | None:
+        """Run the handler, retrying with backoff; the last error if it never succeeded."""
         error = ""
         for attempt in range(len(self._backoff) + 1):
             try:
@@ -128,11 +142,8 @@ class Deliveries:
                 if attempt < len(self._backoff):
                     await asyncio.sleep(self._backoff[attempt])
                 continue
-            await self._state.set(key, "1", ttl=PROCESSED_TTL)
-            return
-        await self._dead_letters.park(
-            subscription.consumer, event, None, error, len(self._backoff) + 1
-        )
+            return None
+        return error
 
     async def park_unreadable(self, raw: Any, error: str) -> None:
         """A message that is not an event at all (nothing can handle it, ever)."""

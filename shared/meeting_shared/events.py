@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from meeting_shared.clock import utcnow
+from meeting_shared.telemetry import current_traceparent
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ class Event(BaseModel):
     key: str
     schema_version: int = 1
     data: dict[str, Any]
+    traceparent: str | None = None
+    """W3C trace context of the span the event was recorded in (meeting_shared.telemetry)."""
 
 
 class EventData(BaseModel):
@@ -65,6 +68,7 @@ class EventData(BaseModel):
             key=self.key(),
             schema_version=self.schema_version,
             data=self.model_dump(mode="json"),
+            traceparent=current_traceparent(),
         )
 
 

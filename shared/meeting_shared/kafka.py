@@ -144,7 +144,7 @@ class KafkaEventBus:
                     self.stream_topics.get(event.type, self.topic),
                     value=event.model_dump_json().encode(),
                     key=event.key.encode(),
-                    headers=[("type", event.type.encode())],
+                    headers=_headers(event),
                 )
                 for event in events
             ]
@@ -238,3 +238,11 @@ class KafkaEventBus:
 
     async def aclose(self) -> None:
         await self._drop_producer()
+
+
+def _headers(event: Event) -> list[tuple[str, bytes]]:
+    """The type, and the W3C trace context as tools that read Kafka headers expect it."""
+    headers = [("type", event.type.encode())]
+    if event.traceparent:
+        headers.append(("traceparent", event.traceparent.encode()))
+    return headers

@@ -1,4 +1,5 @@
-"""JSON logs with the request id, configured only at entry points (``configure_logging``)."""
+"""JSON logs with the request and trace ids, configured only at entry points
+(``configure_logging``)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter
 
+from meeting_shared.telemetry import current_trace_id
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 class _RequestIdFilter(logging.Filter):
+    """The request's id and the current trace's, so a log line leads to its trace."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
+        record.trace_id = current_trace_id()
         return True
 
 
@@ -21,7 +27,7 @@ def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter(
-            "{asctime}{levelname}{name}{message}{request_id}",
+            "{asctime}{levelname}{name}{message}{request_id}{trace_id}",
             style="{",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         )

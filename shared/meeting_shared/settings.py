@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     web_dir: Path = Path("web/dist")
     data_dir: Path = Path("var")
     log_level: str = "INFO"
+    otel_exporter_otlp_endpoint: str = Field(
+        default="", description="OTLP/HTTP trace collector (http://collector:4318); empty: none"
+    )
     api_gateway_base_path: str = Field(
         default="/", description="Stage prefix stripped from paths behind API Gateway"
     )

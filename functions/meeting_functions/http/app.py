@@ -20,6 +20,7 @@ from meeting_functions.http.problems import install_problem_handlers
 from meeting_shared.background import running
 from meeting_shared.container import Container
 from meeting_shared.settings import Settings, get_settings
+from meeting_shared.telemetry import instrument_app
 
 
 def tune_garbage_collector() -> None:
@@ -75,6 +76,7 @@ def create_function_app(
         lifespan=_lifespan,
     )
     app.state.container = container or Container.build(settings, source=source)
+    instrument_app(app)
     app.state.background = []
     install_problem_handlers(app)
     for router in routers:
