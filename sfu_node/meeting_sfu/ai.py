@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from opentelemetry.trace import SpanKind
+
 from meeting_sfu.media.taps import AudioTap, SpeechSegment, VideoSampler
 from meeting_sfu.media.tracks import PublishedTrack
 from meeting_sfu.protocol import Announcement, Caption, EmotionCue, LineEmotion
@@ -34,6 +36,7 @@ from meeting_shared.events import (
     parse_event_data,
 )
 from meeting_shared.services.meetings import MeetingSettings
+from meeting_shared.telemetry import tracer
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +167,15 @@ class NodeAi:
                 ended_at=segment.ended_at,
                 audio=base64.b64encode(segment.pcm16).decode(),
             )
+            # A trace per segment: the AI node's transcription and the caption it sends back
+            # are spans of it (their events carry it on).
+            with tracer.start_as_current_span(
+                "speech segment", kind=SpanKind.PRODUCER,
+                attributes={"meeting.id": str(meeting_id), "segment.seconds": segment.duration},
+            ):  # fmt: skip
+                envelope = request.envelope(SOURCE)
             try:
-                await self._container.bus.publish([request.envelope(SOURCE)])
+                await self._container.bus.publish([envelope])
             except MeetingError:  # Kafka down: this line is lost, the meeting goes on
                 logger.warning("speech not sent for captions", exc_info=True)
 

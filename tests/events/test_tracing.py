@@ -1,4 +1,5 @@
-"""One trace from an HTTP request to the consumers of the events it caused, across Kafka.
+"""One trace from an HTTP request to the consumers of the events it caused, across Kafka, and
+one from a media node's speech segment through the AI node and back.
 
 A client sends a W3C ``traceparent``; the gateway's span continues that trace, the event it
 records carries it through the outbox and Kafka (in the envelope and as a header), and another
@@ -9,20 +10,25 @@ span of the same trace; the log lines written meanwhile name it too.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import secrets
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from meeting_shared.clock import utcnow
 from meeting_shared.delivery import Deliveries, LoggedDeadLetters
-from meeting_shared.events import Event
+from meeting_shared.events import AsrRequested, Event
 from meeting_shared.kafka import KafkaEventBus
 from meeting_shared.logging import configure_logging
+from meeting_shared.settings import Settings
 from meeting_shared.state.memory import MemoryStateStore
-from meeting_shared.telemetry import current_trace_id
+from meeting_shared.telemetry import current_trace_id, tracer
+from tests.ai_nodes import AiNodeProcess
 from tests.conftest import (
     Api,
     free_port,
@@ -32,6 +38,7 @@ from tests.conftest import (
     start_live_server,
 )
 from tests.services import S3Config
+from tests.speech import espeak_speech
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +107,56 @@ async def test_a_requests_trace_id_reaches_the_consumer_of_its_event(
             await consumer.aclose()
             await api.aclose()
             await stop_server()
+
+
+async def test_a_speech_segments_trace_runs_through_the_ai_node_and_back(
+    ai_node: AiNodeProcess, kafka_bootstrap: str
+) -> None:
+    """As a media node does: a segment published in a span of its own; the AI node (its own
+    process) transcribes it in that trace, and the caption line it sends back carries it on."""
+    settings = Settings(
+        _env_file=None,
+        environment="test",
+        jwt_secret=secrets.token_urlsafe(48),
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_topic_prefix=ai_node.topic_prefix,
+    )
+    bus = KafkaEventBus(
+        settings,
+        Deliveries(group="media-node", state=MemoryStateStore(), dead_letters=LoggedDeadLetters()),
+    )
+    lines: asyncio.Queue[tuple[Event, str | None]] = asyncio.Queue()
+
+    async def caption(event: Event) -> None:
+        await lines.put((event, current_trace_id()))
+
+    bus.subscribe("ai.asr.transcribed", caption, name="captions")
+    consuming = asyncio.create_task(bus.run())
+    try:
+        pcm = (np.clip(espeak_speech("Good morning everyone"), -1, 1) * 32767).astype("<i2")
+        segment = AsrRequested(
+            meeting_id=uuid.uuid4(),
+            segment_id=uuid.uuid4(),
+            user_id=uuid.uuid4(),
+            node_id="media-a",
+            language="en",
+            started_at=utcnow(),
+            ended_at=utcnow(),
+            audio=base64.b64encode(pcm.tobytes()).decode(),
+        )
+        with tracer.start_as_current_span("speech segment") as span:
+            trace_id = format(span.get_span_context().trace_id, "032x")
+            envelope = segment.envelope("sfu")
+        await bus.publish([envelope])
+        async with asyncio.timeout(120):
+            while True:
+                event, handled_in = await lines.get()
+                if event.data["segment_id"] == str(segment.segment_id):
+                    break
+        assert "morning" in event.data["text"].lower()
+        assert event.traceparent is not None and event.traceparent.split("-")[1] == trace_id
+        assert handled_in == trace_id
+    finally:
+        consuming.cancel()
+        await asyncio.gather(consuming, return_exceptions=True)
+        await bus.aclose()

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from meeting_shared.ai.catalog import ModelSpec, catalog
 from meeting_shared.ai.nodes import AiNodeDirectory, AiNodeStatus
 from meeting_shared.errors import InvalidInput, Unavailable
+from meeting_shared.telemetry import current_traceparent
 
 if TYPE_CHECKING:  # numpy comes with tritonclient, when a model is called: the functions that
     import numpy.typing as npt  # never call one are deployed without either (a smaller bundle)
@@ -103,9 +104,10 @@ class AiClient:
         candidates.sort(key=lambda node: self._skip_until.get(node.url, 0.0) > now)
         for node in candidates:
             try:
-                result = await asyncio.wait_for(
-                    self._client(node.url).infer(model, inputs, outputs=outputs), self._timeout
+                call = self._client(node.url).infer(
+                    model, inputs, outputs=outputs, headers=_trace_headers()
                 )
+                result = await asyncio.wait_for(call, self._timeout)
             except Exception as exc:  # down, hung, or failing: all mean "try another node"
                 self._skip_until[node.url] = time.monotonic() + SKIP_FAILED_NODE_SECONDS
                 logger.warning(
@@ -205,3 +207,9 @@ def _input(triton_http: Any, spec: ModelSpec, name: str, value: Any) -> Any:
 
 def _json(array: Array) -> Any:
     return json.loads(array.reshape(-1)[0])
+
+
+def _trace_headers() -> dict[str, str] | None:
+    """The caller's trace for Triton (which continues it when its tracing is on)."""
+    traceparent = current_traceparent()
+    return {"traceparent": traceparent} if traceparent else None
