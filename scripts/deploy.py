@@ -48,7 +48,7 @@ PARAMETERS = {
     "KafkaSecurityProtocol": "KAFKA_SECURITY_PROTOCOL",
     "AiNodeUrls": "AI_NODE_URLS",
     "MediaNodes": "MEDIA_NODES",
-    "PublicBaseUrl": "PUBLIC_BASE_URL",
+    "PublicUrl": "PUBLIC_URL",
     "ExternalS3Endpoint": "S3_ENDPOINT",
     "ExternalS3Bucket": "S3_BUCKET",
     "SubnetIds": "DEPLOY_SUBNET_IDS",
