@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from meeting_shared import metrics
 from meeting_shared.clock import utcnow
 from meeting_shared.db.engine import Database
 from meeting_shared.db.models import DeadLetter
@@ -119,6 +120,7 @@ class Deliveries:
             try:
                 await subscription.handler(event)
             except Exception as exc:
+                metrics.EVENTS_FAILED.labels(subscription.consumer).inc()
                 error = f"{type(exc).__name__}: {exc}"
                 logger.warning(
                     "event handler failed",
@@ -129,7 +131,9 @@ class Deliveries:
                     await asyncio.sleep(self._backoff[attempt])
                 continue
             await self._state.set(key, "1", ttl=PROCESSED_TTL)
+            metrics.EVENTS_HANDLED.labels(subscription.consumer).inc()
             return
+        metrics.EVENTS_DEAD_LETTERED.labels(subscription.consumer).inc()
         await self._dead_letters.park(
             subscription.consumer, event, None, error, len(self._backoff) + 1
         )

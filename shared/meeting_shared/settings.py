@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     web_dir: Path = Path("web/dist")
     data_dir: Path = Path("var")
     log_level: str = "INFO"
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        description="/metrics port of the commands without HTTP of their own (relay, recorder, "
+        "gpu-node); 0: none",
+    )
     api_gateway_base_path: str = Field(
         default="/", description="Stage prefix stripped from paths behind API Gateway"
     )
