@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from pydantic import ValidationError
 
 from meeting_sfu.protocol import MAX_FRAME_BYTES
@@ -18,7 +19,7 @@ from meeting_shared.errors import MeetingError
 from meeting_shared.logging import configure_logging
 from meeting_shared.services.accounts import Registration
 from meeting_shared.services.user_admin import create_admin
-from meeting_shared.settings import get_settings
+from meeting_shared.settings import Settings, get_settings
 
 app = typer.Typer(help="meeting-system: self-hosted video meetings", no_args_is_help=True)
 admin_app = typer.Typer(help="Administration", no_args_is_help=True)
@@ -82,6 +83,7 @@ def relay() -> None:
     the API runs as Lambda functions."""
     settings = get_settings()
     configure_logging(settings.log_level)
+    serve_metrics(settings)
 
     async def run() -> None:
         container = Container.build(settings, source="relay")
@@ -92,6 +94,12 @@ def relay() -> None:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+def serve_metrics(settings: Settings) -> None:
+    """Prometheus's /metrics on METRICS_PORT (HOST), for the commands that serve no HTTP."""
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.host)
 
 
 @app.command()
@@ -129,6 +137,7 @@ def gpu_node(
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    serve_metrics(settings)  # the caption worker's model calls; Triton's own are separate
     asyncio.run(run_gpu_node(settings, model))
 
 
@@ -141,6 +150,7 @@ def recorder() -> None:
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    serve_metrics(settings)
 
     async def run() -> None:
         container = Container.build(settings, source="recorder")

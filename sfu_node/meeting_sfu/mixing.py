@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import logging
 import tempfile
+import time
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import and_, or_, select, update
 
 from meeting_sfu.media.remux import remux
+from meeting_shared import metrics
 from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
 from meeting_shared.db.models import Recording, TranscriptLine, User
@@ -93,12 +95,17 @@ class MixingWorker:
         return None
 
     async def mix(self, recording: Recording) -> None:
+        started = time.monotonic()
         try:
             with tempfile.TemporaryDirectory(prefix="meeting-mix-") as directory:
                 await self._mix_in(recording, Path(directory))
         except Exception as exc:
             logger.exception("a recording could not be mixed", extra={"id": str(recording.id)})
+            metrics.RECORDINGS_MIXED.labels("failed").inc()
             await self._failed(recording, f"Mixing failed: {exc}")
+            return
+        metrics.RECORDINGS_MIXED.labels("ready").inc()
+        metrics.RECORDING_MIXING_SECONDS.observe(time.monotonic() - started)
 
     async def _mix_in(self, recording: Recording, folder: Path) -> None:
         blobs = self._container.blobs
@@ -273,5 +280,6 @@ class MixingWorker:
                 removed += 1
             await session.commit()
         if removed:
+            metrics.RECORDINGS_EXPIRED.inc(removed)
             logger.info("old recordings removed", extra={"count": removed})
         return removed

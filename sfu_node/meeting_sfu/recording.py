@@ -95,6 +95,10 @@ class NodeRecordings:
         bus.subscribe(RecordingStopped.event_type, self._on_stopped, name="recording-stop")
         bus.subscribe(RecordingFailed.event_type, self._on_failed, name="recording-failed")
 
+    @property
+    def rooms_recording(self) -> int:
+        return len(self._active)
+
     def state(self, meeting_id: uuid.UUID) -> RecordingState:
         active = self._active.get(meeting_id)
         return active.state() if active is not None else RecordingState(active=False)

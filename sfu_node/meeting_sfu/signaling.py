@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
@@ -26,7 +26,7 @@ from meeting_sfu.ai import NodeAi
 from meeting_sfu.ice import ice_servers_for
 from meeting_sfu.media import webrtc
 from meeting_sfu.media.session import MediaConfig, MediaRoom, MediaSession
-from meeting_sfu.media.tracks import Bitrates, PublishedTrack
+from meeting_sfu.media.tracks import Bitrates, PublishedTrack, Source
 from meeting_sfu.media.traffic import RateMeter, Traffic
 from meeting_sfu.protocol import (
     CLIENT_FRAME,
@@ -70,6 +70,7 @@ from meeting_sfu.protocol import (
 )
 from meeting_sfu.recording import NodeRecordings
 from meeting_sfu.rooms import Connection, Room, RoomRegistry
+from meeting_shared import metrics
 from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
 from meeting_shared.db.models import ChatMessage as ChatMessageRow
@@ -152,6 +153,7 @@ class SignalingNode:
         bus.subscribe(ParticipantAdmitted.event_type, self._on_lobby_decided)
         bus.subscribe(ParticipantDenied.event_type, self._on_lobby_decided)
         bus.subscribe(ChatMessagePosted.event_type, self._on_chat_posted)
+        metrics.MEDIA_NODES.watch(self)
 
     def _media_room(self, room: Room) -> MediaRoom:
         return MediaRoom(
@@ -217,6 +219,28 @@ class SignalingNode:
             bitrate_out=round(rates.bitrate_out),
             retransmitted_packets=self.traffic.retransmitted,
             cpu_percent=round(rates.cpu_percent, 1),
+        )
+
+    def forwarding_stats(self) -> metrics.ForwardingStats:
+        """For Prometheus, at scrape time: what the node hosts and its traffic totals."""
+        rooms = self.rooms.rooms.values()
+        tracks = [t for room in rooms for t in room.media.tracks.values()]
+        by_source = dict.fromkeys(get_args(Source), 0)
+        for track in tracks:
+            by_source[track.source] += 1
+        traffic = self.traffic
+        return metrics.ForwardingStats(
+            node_id=self.node_id,
+            rooms=len(self.rooms.rooms),
+            participants=sum(len(room.connections) for room in rooms),
+            published_tracks=by_source,
+            forwarded_streams=sum(track.subscribers for track in tracks),
+            recordings=self.recordings.rooms_recording,
+            packets_received=traffic.packets_in,
+            bytes_received=traffic.bytes_in,
+            packets_forwarded=traffic.packets_out,
+            bytes_forwarded=traffic.bytes_out,
+            packets_retransmitted=traffic.retransmitted,
         )
 
     def _room_stats(self, room: Room) -> RoomStats:

@@ -23,6 +23,7 @@ from opentelemetry.trace import StatusCode
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from meeting_shared import metrics
 from meeting_shared.clock import utcnow
 from meeting_shared.db.engine import Database
 from meeting_shared.db.models import DeadLetter
@@ -120,8 +121,10 @@ class Deliveries:
             error = await self._handle(subscription, event)
             if error is None:
                 await self._state.set(key, "1", ttl=PROCESSED_TTL)
+                metrics.EVENTS_HANDLED.labels(subscription.consumer).inc()
                 return
             span.set_status(StatusCode.ERROR, error)
+        metrics.EVENTS_DEAD_LETTERED.labels(subscription.consumer).inc()
         await self._dead_letters.park(
             subscription.consumer, event, None, error, len(self._backoff) + 1
         )
@@ -133,6 +136,7 @@ class Deliveries:
             try:
                 await subscription.handler(event)
             except Exception as exc:
+                metrics.EVENTS_FAILED.labels(subscription.consumer).inc()
                 error = f"{type(exc).__name__}: {exc}"
                 logger.warning(
                     "event handler failed",

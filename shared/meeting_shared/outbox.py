@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import func, select, update
 
+from meeting_shared import metrics
 from meeting_shared.clock import utcnow
 from meeting_shared.db.engine import Database
 from meeting_shared.db.models import OutboxEvent
@@ -53,7 +54,11 @@ class OutboxRelay:
                 .values(published=True, published_at=utcnow(), attempts=OutboxEvent.attempts + 1)
             )
             await session.commit()
-            return len(rows)
+        published_at = utcnow()
+        for row in rows:
+            metrics.OUTBOX_PUBLISHED.labels(row.type).inc()
+            metrics.OUTBOX_LAG.observe((published_at - row.created_at).total_seconds())
+        return len(rows)
 
     async def drain(self) -> int:
         """Publish until nothing is pending."""
@@ -73,6 +78,7 @@ class OutboxRelay:
                 await self.drain()
                 backoff = poll_interval
             except Exception:
+                metrics.OUTBOX_FAILURES.inc()
                 logger.exception("outbox relay failed; retrying")
                 backoff = min(backoff * 2, 30.0)
 

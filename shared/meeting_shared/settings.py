@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     otel_exporter_otlp_endpoint: str = Field(
         default="", description="OTLP/HTTP trace collector (http://collector:4318); empty: none"
     )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        description="/metrics port of the commands without HTTP of their own (relay, recorder, "
+        "gpu-node); 0: none",
+    )
     api_gateway_base_path: str = Field(
         default="/", description="Stage prefix stripped from paths behind API Gateway"
     )

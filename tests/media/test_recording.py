@@ -14,6 +14,7 @@ import av
 import httpx
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from meeting_shared.db.models import Recording
 from meeting_shared.recording.mixer import probe
@@ -97,6 +98,9 @@ async def test_a_recorded_meeting_becomes_track_files_and_one_mixed_video(api: A
 
         listed = await recordings(host.client, meeting.id)
         assert listed[0]["status"] == "recording"
+        mixed_before = REGISTRY.get_sample_value(
+            "meeting_recordings_mixed_total", {"outcome": "ready"}
+        )
         stop = await host.client.post(
             f"/api/v1/meetings/{meeting.id}/recordings/{listed[0]['id']}/stop"
         )
@@ -109,6 +113,11 @@ async def test_a_recorded_meeting_becomes_track_files_and_one_mixed_video(api: A
         await eventually(ready, seconds=180, every=0.5)
         recording = (await recordings(host.client, meeting.id))[0]
         assert recording["status"] == "ready", recording["error"]
+        # The gateway's embedded mixing worker counted it (Prometheus, recording dashboard).
+        mixed_now = REGISTRY.get_sample_value(
+            "meeting_recordings_mixed_total", {"outcome": "ready"}
+        )
+        assert mixed_now == (mixed_before or 0) + 1
         started = datetime.fromisoformat(recording["started_at"])
         stopped = datetime.fromisoformat(recording["stopped_at"])
         length = (stopped - started).total_seconds()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from meeting_shared import metrics
 from meeting_shared.ai.catalog import ModelSpec, catalog
 from meeting_shared.ai.nodes import AiNodeDirectory, AiNodeStatus
 from meeting_shared.errors import InvalidInput, Unavailable
@@ -91,6 +92,24 @@ class AiClient:
 
     async def infer(self, model: str, values: dict[str, Any]) -> dict[str, Array]:
         """Run ``model`` on the first node that answers; outputs by name."""
+        started = time.perf_counter()
+        outcome = "error"  # anything unforeseen
+        try:
+            answer = await self._infer(model, values)
+            outcome = "ok"
+            return answer
+        except InvalidInput:
+            outcome = "rejected"
+            raise
+        except Unavailable:
+            outcome = "unavailable"
+            raise
+        finally:
+            if model in catalog():  # never a label per name a caller made up
+                metrics.AI_REQUESTS.labels(model, outcome).inc()
+                metrics.AI_REQUEST_DURATION.labels(model).observe(time.perf_counter() - started)
+
+    async def _infer(self, model: str, values: dict[str, Any]) -> dict[str, Array]:
         import tritonclient.http as triton_http
 
         spec = catalog()[model]
@@ -109,6 +128,7 @@ class AiClient:
                 )
                 result = await asyncio.wait_for(call, self._timeout)
             except Exception as exc:  # down, hung, or failing: all mean "try another node"
+                metrics.AI_NODE_FAILURES.labels(model).inc()
                 self._skip_until[node.url] = time.monotonic() + SKIP_FAILED_NODE_SECONDS
                 logger.warning(
                     "AI node failed; trying the next",
