@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ import boto3
 import httpx
 import pytest
 from moto import mock_aws
+from PIL import Image
 
 from meeting_functions.ai.app import handler as ai_handler
 from meeting_functions.http.lambda_handler import LambdaHandler, load_secrets
@@ -436,3 +438,48 @@ def test_a_secret_that_is_not_settings_stops_the_function(
             monkeypatch.setenv("MEETING_SECRETS_ARN", arn)
             with pytest.raises(RuntimeError, match=r"MEETING_SECRETS_ARN|not a setting name"):
                 load_secrets()
+
+
+def test_media_function_on_aws_s3_with_the_roles_credentials(
+    lambda_env: ExecutionEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As deployed on AWS: no S3 endpoint and no keys (the execution role's credentials, from
+    the environment as Lambda gives them), AWS's own S3 (moto plays it). The browser's upload is
+    played by boto3 here: moto does not check presigned signatures (SeaweedFS tests that)."""
+    for name in ("S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("S3_BUCKET", "meeting-media-aws")
+    monkeypatch.setenv("S3_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAROLECREDENTIALS")  # as Lambda sets them
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "role-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "role-session")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(
+            Bucket="meeting-media-aws",
+            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+        )
+        _name, tokens = _sign_up(lambda_env)
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        picture = io.BytesIO()
+        Image.new("RGB", (32, 24), (200, 40, 40)).save(picture, format="PNG")
+        request = {"filename": "red.png", "content_type": "image/png", "size": picture.tell()}
+        started = lambda_env.call(
+            media_handler,
+            http_event("POST", "/api/v1/media/uploads", json_body=request, headers=bearer),
+        )
+        assert started.status_code == 201, started.text
+        upload = started.json()["upload"]
+        assert upload["url"].startswith("https://meeting-media-aws.s3")  # AWS's own, virtual-host
+        assert upload["fields"]["x-amz-security-token"] == "role-session"
+        s3.put_object(
+            Bucket="meeting-media-aws", Key=upload["fields"]["key"], Body=picture.getvalue()
+        )
+        media_id = started.json()["media"]["id"]
+        done = lambda_env.call(
+            media_handler,
+            http_event("POST", f"/api/v1/media/uploads/{media_id}/complete", headers=bearer),
+        )
+        assert done.status_code == 200, done.text
+        assert (done.json()["status"], done.json()["width"]) == ("ready", 32)

@@ -10,14 +10,18 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from meeting_shared.ai.client import AiClient
 from meeting_shared.ai.nodes import AiNodeDirectory
@@ -237,3 +241,79 @@ async def test_the_gpu_node_image_command_serves_triton_and_its_metrics(tmp_path
         assert served["nv_inference_request_success"] == 1
         assert "# TYPE meeting_ai_requests_total counter" in ours
     assert probe(image, health, env) != 0
+
+
+class OtlpReceiver:
+    """What an OpenTelemetry collector's OTLP/HTTP receiver takes: the export requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[ExportTraceServiceRequest] = []
+        received = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path == "/v1/traces":
+                    received.append(ExportTraceServiceRequest.FromString(body))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def spans(self) -> list[tuple[str, str, str]]:
+        """(service, span name, trace id) of every span received."""
+        found = []
+        for request in self.requests:
+            for resource_spans in request.resource_spans:
+                resource = resource_spans.resource.attributes
+                attributes = {a.key: a.value.string_value for a in resource}
+                for scope in resource_spans.scope_spans:
+                    for span in scope.spans:
+                        found.append((attributes["service.name"], span.name, span.trace_id.hex()))
+        return found
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_gateway_exports_a_requests_trace_to_the_collector(tmp_path: Path) -> None:
+    """OTEL_EXPORTER_OTLP_ENDPOINT as compose sets it: the request's span and the span of the
+    consumer that handled its event reach the collector, in the caller's trace."""
+    receiver = OtlpReceiver()
+    image = gateway_image()
+    port = free_port()
+    env = process_env(
+        image, tmp_path, PORT=str(port), EMBEDDED_MEDIA_NODE="false", EMBEDDED_AI_NODE="false",
+        EMBEDDED_RECORDING_WORKER="false", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+        OTEL_BSP_SCHEDULE_DELAY="200",  # export every 0.2 s rather than 5
+    )  # fmt: skip
+    migrate(image, env)
+    trace_id = secrets.token_hex(16)
+    try:
+        with running(image, image.cmd(), env, tmp_path) as process:
+            wait_healthy(image, image.healthcheck(), env, process)
+            signup = {"username": "grace", "email": "grace@example.com", "password": "correct horse 43"}
+            answer = httpx.post(
+                f"http://127.0.0.1:{port}/api/v1/auth/register", json=signup, timeout=30,
+                headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+            )  # fmt: skip
+            assert answer.status_code == 201, answer.text
+            deadline = time.monotonic() + 20
+            while not {"POST /api/v1/auth/register", "user.registered process"} <= {
+                name for _, name, trace in receiver.spans() if trace == trace_id
+            }:
+                assert time.monotonic() < deadline, receiver.spans()
+                time.sleep(0.2)
+        assert {service for service, _, trace in receiver.spans() if trace == trace_id} == {
+            "meeting-gateway"
+        }
+    finally:
+        receiver.close()
