@@ -5,10 +5,14 @@ tests/media/test_recording.py)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from meeting_shared.clock import utcnow
+from meeting_shared.db.models import Recording, Room
 from tests.conftest import Api, UserSession
 
 pytestmark = pytest.mark.integration
@@ -65,3 +69,38 @@ async def test_a_recording_nobody_is_connected_to_fails_visibly(api: Api) -> Non
     assert (stop.status_code, stop.json()["code"]) == (409, "not_recording")
     missing = await host.client.get(f"{path}/recordings/{recording['id']}/download")
     assert (missing.status_code, missing.json()["code"]) == (404, "recording_file_not_found")
+
+
+async def test_a_room_moved_to_another_node_can_be_recorded_again(api: Api) -> None:
+    """Its node stopped during a recording and the room opened elsewhere: the old recording
+    stops (its node stores it when it is back) instead of blocking every new one."""
+    host, _guest, path = await live_meeting(api, recording=True)
+    assert (await host.client.post(f"{path}/join", json={})).status_code == 200
+    container = api.server.container
+    meeting_id = uuid.UUID(path.rsplit("/", 1)[1])
+    async with container.db.session() as session:
+        room = await session.scalar(select(Room).where(Room.meeting_id == meeting_id))
+        assert room is not None
+        room.node_id = "a-node-that-stopped"  # where the room was while the first part ran
+        first = Recording(
+            id=uuid.uuid4(), meeting_id=meeting_id, started_by=host.id, status="recording",
+            kind="mixed", node_id="a-node-that-stopped", started_at=utcnow(),
+        )  # fmt: skip
+        session.add(first)
+        await session.commit()
+    again = await host.client.post(f"{path}/recordings")
+    assert (again.status_code, again.json()["code"]) == (409, "already_recording")
+    async with container.db.session() as session:
+        room = await session.scalar(select(Room).where(Room.meeting_id == meeting_id))
+        assert room is not None
+        room.node_id = "the-node-it-moved-to"  # placed again (no node here: none reacts)
+        await session.commit()
+
+    started = await host.client.post(f"{path}/recordings")
+    assert started.status_code == 201, started.text
+    listed = {item["id"]: item for item in (await host.client.get(f"{path}/recordings")).json()}
+    assert listed[str(first.id)]["status"] == "processing"
+    assert listed[str(first.id)]["stopped_at"] is not None
+    assert listed[started.json()["id"]]["status"] == "recording"
+    stop = await host.client.post(f"{path}/recordings/{started.json()['id']}/stop")
+    assert stop.status_code == 200, stop.text

@@ -151,13 +151,18 @@ class RecordingService:
             raise Forbidden(
                 "Recording is turned off in this meeting's settings", code="recording_disabled"
             )
-        if await active_recording(self._uow, meeting_id) is not None:
-            raise Conflict("This meeting is being recorded already", code="already_recording")
         room = await self._uow.session.scalar(
             select(Room).where(Room.meeting_id == meeting_id, Room.closed_at.is_(None))
         )
+        active = await active_recording(self._uow, meeting_id)
+        if active is not None and (room is None or active.node_id == room.node_id):
+            raise Conflict("This meeting is being recorded already", code="already_recording")
         if room is None:
             raise Conflict("Nobody has joined the meeting's room yet", code="room_not_open")
+        if active is not None:
+            # The room moved to another node (its node stopped): that recording cannot go on
+            # there. It stops; its node stores what it wrote when it starts again.
+            stop_recording(self._uow, active, actor.user_id)
         recording = Recording(
             id=uuid.uuid4(),
             meeting_id=meeting_id,
