@@ -300,7 +300,8 @@ def test_the_gateway_exports_a_requests_trace_to_the_collector(tmp_path: Path) -
     try:
         with running(image, image.cmd(), env, tmp_path) as process:
             wait_healthy(image, image.healthcheck(), env, process)
-            signup = {"username": "grace", "email": "grace@example.com", "password": "correct horse 43"}
+            password = "correct horse 43"
+            signup = {"username": "grace", "email": "grace@example.com", "password": password}
             answer = httpx.post(
                 f"http://127.0.0.1:{port}/api/v1/auth/register", json=signup, timeout=30,
                 headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
