@@ -31,7 +31,7 @@ from meeting_shared.services.recordings import (
     RecordingStatus,
     TrackFormat,
     blob_keys,
-    fail_recording,
+    fail_stored_recording,
     stored_tracks,
 )
 from meeting_shared.services.transcripts import Transcript, TranscriptEntry, as_webvtt
@@ -251,12 +251,7 @@ class MixingWorker:
 
     async def _failed(self, recording: Recording, reason: str) -> None:
         async with self._container.db.session() as session:
-            row = await session.get(Recording, recording.id)
-            if row is None:
-                return
-            uow = self._container.unit_of_work(session)
-            fail_recording(uow, row, reason)
-            await uow.commit()
+            await fail_stored_recording(self._container.unit_of_work(session), recording.id, reason)
 
     async def sweep(self) -> int:
         """Delete recordings older than ``RECORDING_RETENTION_DAYS`` (0 keeps them forever)."""

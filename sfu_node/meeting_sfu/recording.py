@@ -47,7 +47,7 @@ from meeting_shared.services.recordings import (
     RecordedTrackInfo,
     RecordingStatus,
     TrackFormat,
-    fail_recording,
+    fail_stored_recording,
 )
 
 logger = logging.getLogger(__name__)
@@ -284,12 +284,7 @@ class NodeRecordings:
 
     async def _fail(self, meeting_id: uuid.UUID, recording_id: uuid.UUID, reason: str) -> None:
         async with self._container.db.session() as session:
-            recording = await session.get(Recording, recording_id)
-            if recording is None or recording.status == RecordingStatus.FAILED:
-                return
-            uow = self._container.unit_of_work(session)
-            fail_recording(uow, recording, reason)
-            await uow.commit()
+            await fail_stored_recording(self._container.unit_of_work(session), recording_id, reason)
 
     async def _on_failed(self, event: Event) -> None:
         """Failures are told to the room's hosts and co-hosts, never silent."""

@@ -124,6 +124,16 @@ def fail_recording(uow: UnitOfWork, recording: Recording, reason: str) -> None:
     )
 
 
+async def fail_stored_recording(uow: UnitOfWork, recording_id: uuid.UUID, reason: str) -> None:
+    """``fail_recording`` for the processes that hold only its id (the media node, the mixing
+    worker): gone or failed already, nothing changes."""
+    recording = await uow.session.get(Recording, recording_id)
+    if recording is None or recording.status == RecordingStatus.FAILED:
+        return
+    fail_recording(uow, recording, reason)
+    await uow.commit()
+
+
 async def stop_active_recording(uow: UnitOfWork, meeting_id: uuid.UUID) -> None:
     """The meeting ended: its recording stops with it."""
     recording = await active_recording(uow, meeting_id)
