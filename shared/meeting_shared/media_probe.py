@@ -4,6 +4,12 @@ Uploads are untrusted: the binaries run without a shell, with a timeout, reading
 (``-protocol_whitelist file``) through the few demuxers we accept (``-format_whitelist``), so a
 playlist or concat file disguised as a video cannot make ffmpeg open other files or URLs. The
 MIME type reported is derived from what ffprobe found, never from what the client claimed.
+
+Pictures are refused above a pixel limit before anything decodes them: a small file can
+describe an enormous picture (a 500 KB PNG of 13000 x 13000 decodes to 483 MiB), and ffprobe
+itself decodes stills and first frames to describe them. So ``probe`` reads the size from the
+headers first (Pillow for stills, ffprobe without decoding for videos), and every decoder that
+runs afterwards (ffprobe, ffmpeg, Pillow) is held to the same limit.
 """
 
 from __future__ import annotations
@@ -14,15 +20,15 @@ import io
 import json
 import logging
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar
+from typing import IO, Any, Literal, TypeVar
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from meeting_shared.errors import Unavailable, UnsupportedMediaType
+from meeting_shared.errors import InvalidInput, Unavailable, UnsupportedMediaType
 
 logger = logging.getLogger(__name__)
 
@@ -96,55 +102,79 @@ class MediaInfo:
     bit_rate: int | None = None
 
 
+class PictureTooLarge(InvalidInput):
+    """A picture (a still or a video's frames) with more pixels than the configured limit."""
+
+    def __init__(self, width: int | None, height: int | None, max_pixels: int) -> None:
+        size = f" ({width} x {height})" if width and height else ""
+        super().__init__(
+            f"The picture is too large{size}: at most {max_pixels} pixels are accepted",
+            field="file",
+            code="image_too_large",
+        )
+
+
+def check_picture_size(width: int | None, height: int | None, max_pixels: int) -> None:
+    """Raise ``PictureTooLarge`` when ``width`` x ``height`` is over ``max_pixels``."""
+    if width is not None and height is not None and width * height > max_pixels:
+        raise PictureTooLarge(width, height, max_pixels)
+
+
+@contextlib.contextmanager
+def open_picture(
+    source: Path | IO[bytes], max_pixels: int, formats: tuple[str, ...] | None = None
+) -> Iterator[Image.Image]:
+    """Open a still with Pillow, refusing it above ``max_pixels`` before any pixel is decoded.
+
+    Pillow reads only the header here; decoding waits for the caller. Its own bomb check (twice
+    ``Image.MAX_IMAGE_PIXELS``) would refuse giant headers at open, as ``PictureTooLarge`` too.
+    """
+    try:
+        image = Image.open(source, formats=formats)
+    except Image.DecompressionBombError as exc:
+        raise PictureTooLarge(None, None, max_pixels) from exc
+    with image:
+        check_picture_size(image.width, image.height, max_pixels)
+        yield image
+
+
 def tools_available() -> bool:
     """Whether both ffprobe and ffmpeg are on the PATH."""
     return shutil.which("ffprobe") is not None and shutil.which("ffmpeg") is not None
 
 
-async def probe(path: Path) -> MediaInfo:
+async def probe(path: Path, *, max_pixels: int) -> MediaInfo:
     """Identify an image, video or audio file; raise ``UnsupportedMediaType`` for anything else.
 
-    ffprobe gets ``PROBE_TIMEOUT_SECONDS``; a caller's own ``asyncio.timeout`` also kills it.
+    A picture over ``max_pixels`` raises ``PictureTooLarge`` before anything decodes it. Each
+    ffprobe run gets ``PROBE_TIMEOUT_SECONDS``; a caller's own ``asyncio.timeout`` also kills it.
     """
-    returncode, stdout, stderr = await _run(
-        "ffprobe",
-        [
-            *("-v", "error", "-protocol_whitelist", "file"),
-            *("-format_whitelist", _DEMUXER_WHITELIST),
-            *("-print_format", "json", "-show_format", "-show_streams"),
-            f"file:{path}",
-        ],
-        PROBE_TIMEOUT_SECONDS,
-    )
-    if returncode != 0:
-        logger.debug(
-            "ffprobe rejected a file", extra={"stderr": stderr[-500:].decode(errors="replace")}
-        )
-        raise _unsupported()
-    try:
-        report = json.loads(stdout)
-    except ValueError as exc:
-        raise _unsupported() from exc
-    return _media_info(report)
+    await _check_header_size(path, max_pixels)
+    info = _media_info(await _ffprobe(path, "-max_pixels", str(max_pixels)))
+    check_picture_size(info.width, info.height, max_pixels)
+    return info
 
 
-async def make_thumbnail(path: Path, info: MediaInfo, max_side: int = 320) -> bytes | None:
+async def make_thumbnail(
+    path: Path, info: MediaInfo, *, max_pixels: int, max_side: int = 320
+) -> bytes | None:
     """A JPEG no larger than ``max_side`` on either side; None for audio, which has no picture.
 
     Images go through Pillow, which honours EXIF orientation (ffmpeg ignores it for stills);
-    videos through ffmpeg, which applies the display rotation itself.
+    videos through ffmpeg, which applies the display rotation itself. Neither decodes a picture
+    over ``max_pixels``.
     """
     if max_side < 1:
         raise ValueError("max_side must be positive")
     if info.kind == "audio":
         return None
     if info.kind == "image":
-        return await asyncio.to_thread(_image_thumbnail, path, max_side)
+        return await asyncio.to_thread(_image_thumbnail, path, max_side, max_pixels)
     # Early enough to exist in short clips, late enough to skip a black first frame.
     at = min((info.duration_seconds or 0.0) * 0.1, 1.0)
-    thumbnail = await _video_frame(path, at, max_side)
+    thumbnail = await _video_frame(path, at, max_side, max_pixels)
     if not thumbnail and at > 0:  # some files cannot seek; their first frame will do
-        thumbnail = await _video_frame(path, 0.0, max_side)
+        thumbnail = await _video_frame(path, 0.0, max_side, max_pixels)
     if not thumbnail:
         raise UnsupportedMediaType("no picture could be decoded from the video", code="undecodable")
     return thumbnail
@@ -176,6 +206,60 @@ def check_declared_type(declared: str, info: MediaInfo) -> str:
 
 
 # -- probing
+
+
+async def _ffprobe(path: Path, *options: str) -> Mapping[str, Any]:
+    """ffprobe's JSON report of ``path`` (format and streams), with extra input ``options``."""
+    returncode, stdout, stderr = await _run(
+        "ffprobe",
+        [
+            *("-v", "error", "-protocol_whitelist", "file"),
+            *("-format_whitelist", _DEMUXER_WHITELIST),
+            *options,
+            *("-print_format", "json", "-show_format", "-show_streams"),
+            f"file:{path}",
+        ],
+        PROBE_TIMEOUT_SECONDS,
+    )
+    if returncode != 0:
+        logger.debug(
+            "ffprobe rejected a file", extra={"stderr": stderr[-500:].decode(errors="replace")}
+        )
+        raise _unsupported()
+    try:
+        report = json.loads(stdout)
+    except ValueError as exc:
+        raise _unsupported() from exc
+    if not isinstance(report, dict):
+        raise _unsupported()
+    return report
+
+
+async def _check_header_size(path: Path, max_pixels: int) -> None:
+    """Refuse a picture over ``max_pixels`` from what its headers say, decoding nothing.
+
+    Stills carry their size in their own header, which Pillow reads without decoding; videos in
+    their container, which ffprobe reads when told not to decode frames (``-nofind_stream_info``).
+    """
+    try:
+        await asyncio.to_thread(_check_still_header, path, max_pixels)
+        return
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        pass  # not a still Pillow knows: the container's header then
+    try:
+        report = await _ffprobe(path, "-nofind_stream_info")
+    except UnsupportedMediaType:
+        return  # the full probe says what is wrong with it
+    for stream in report.get("streams") or []:
+        if stream.get("codec_type") == "video":
+            check_picture_size(
+                _number(stream.get("width"), int), _number(stream.get("height"), int), max_pixels
+            )
+
+
+def _check_still_header(path: Path, max_pixels: int) -> None:
+    with open_picture(path, max_pixels, _PIL_FORMATS):
+        pass
 
 
 def _media_info(report: Mapping[str, Any]) -> MediaInfo:
@@ -274,9 +358,9 @@ def _unsupported() -> UnsupportedMediaType:
 # -- thumbnails
 
 
-def _image_thumbnail(path: Path, max_side: int) -> bytes:
+def _image_thumbnail(path: Path, max_side: int, max_pixels: int) -> bytes:
     try:
-        with Image.open(path, formats=_PIL_FORMATS) as opened:
+        with open_picture(path, max_pixels, _PIL_FORMATS) as opened:
             opened.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced size, far faster
             image = ImageOps.exif_transpose(opened)
             image.thumbnail((max_side, max_side))
@@ -292,12 +376,14 @@ def _image_thumbnail(path: Path, max_side: int) -> bytes:
     return buffer.getvalue()
 
 
-async def _video_frame(path: Path, at: float, max_side: int) -> bytes:
+async def _video_frame(path: Path, at: float, max_side: int, max_pixels: int) -> bytes:
     returncode, stdout, stderr = await _run(
         "ffmpeg",
         [
             *("-nostdin", "-v", "error", "-protocol_whitelist", "file"),
             *("-format_whitelist", _DEMUXER_WHITELIST),
+            # The decoder refuses frames over the limit (a stream may change size mid-way).
+            *("-max_pixels", str(max_pixels)),
             *("-ss", f"{at:.3f}", "-i", f"file:{path}"),
             *("-frames:v", "1", "-an", "-sn", "-dn"),
             "-vf",

@@ -128,6 +128,11 @@ class Settings(BaseSettings):
     upload_max_bytes: int = 200 * 1024 * 1024
     avatar_max_bytes: int = 5 * 1024 * 1024
     avatar_size: int = 256
+    image_max_pixels: int = Field(
+        default=40_000_000,
+        ge=1,
+        description="Largest picture (width x height) decoded: avatars, media files, video frames",
+    )
     upload_url_ttl_seconds: int = 900
     download_url_ttl_seconds: int = 300
 

@@ -409,7 +409,46 @@ class TestBlobStoreContract:
         assert await client.upload(target, b"12345", fields) == "denied"
         assert await client.store.head(key("up/sig.png")) is None
 
+    async def test_a_form_writes_only_its_own_key_however_often_it_is_posted(
+        self, client: StoreClient, key: Key, tmp_path: Path
+    ) -> None:
+        """What verified uploads rely on: a copy stored under another key (a *final* key no
+        form names) keeps the bytes it was made from while the form is posted again."""
+        upload, final = key("uploads/u1"), key("media/u1/v1")
+        target = await client.store.upload_target(
+            upload, content_type="image/png", max_bytes=32, expires_in=60
+        )
+        assert await client.upload(target, b"verified bytes") == "stored"
+        verified = tmp_path / "verified"
+        await client.store.download_to(upload, verified)
+        await client.store.upload_from(final, verified, "image/png")
+
+        # The form is valid for its lifetime: a second post replaces the upload key only.
+        assert await client.upload(target, b"<script>replaced</script>") == "stored"
+        assert await client.store.get(upload) == b"<script>replaced</script>"
+        assert await client.store.get(final) == b"verified bytes"
+        # Nor can the form be pointed at the final key.
+        retargeted = {**target.fields, "key": final}
+        assert await client.upload(target, b"<script>", retargeted) == "denied"
+        url = await client.store.download_url(
+            final, filename="slide.png", content_type="image/png", expires_in=60
+        )
+        download = await client.download(url)
+        assert isinstance(download, Download) and download.body == b"verified bytes"
+
     # -- signed downloads
+
+    @pytest.mark.parametrize("content_type", ["text/html", "image/svg+xml", "application/xml"])
+    async def test_active_content_is_served_as_an_attachment(
+        self, client: StoreClient, key: Key, content_type: str
+    ) -> None:
+        await client.store.put(key("page"), b"<html><script>alert(1)</script>", content_type)
+        url = await client.store.download_url(
+            key("page"), filename="page.html", content_type=content_type, expires_in=60
+        )
+        download = await client.download(url)
+        assert isinstance(download, Download)
+        assert download.disposition.startswith('attachment; filename="page.html";')
 
     async def test_download_url_serves_the_object_as_a_named_attachment(
         self, client: StoreClient, key: Key

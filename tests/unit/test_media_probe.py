@@ -20,6 +20,7 @@ from meeting_shared.media_probe import (
     ALLOWED_UPLOAD_TYPES,
     MediaInfo,
     MediaKind,
+    PictureTooLarge,
     check_declared_type,
     make_thumbnail,
     normalize_content_type,
@@ -38,6 +39,7 @@ def ffmpeg_installed() -> None:
 
 
 needs_ffmpeg = pytest.mark.usefixtures("ffmpeg_installed")
+MAX_PIXELS = 40_000_000
 EXIF_ORIENTATION = 0x0112
 
 
@@ -139,14 +141,14 @@ class TestProbe:
     async def test_images(
         self, media: dict[str, Path], name: str, mime_type: str, codec: str
     ) -> None:
-        info = await probe(media[name])
+        info = await probe(media[name], max_pixels=MAX_PIXELS)
         assert (info.kind, info.mime_type, info.video_codec) == ("image", mime_type, codec)
         assert info.audio_codec is None
         expected = (640, 480) if name == "jpeg" else (64, 48)
         assert (info.width, info.height) == expected
 
     async def test_video_with_audio(self, media: dict[str, Path]) -> None:
-        info = await probe(media["mp4"])
+        info = await probe(media["mp4"], max_pixels=MAX_PIXELS)
         assert info.kind == "video"
         assert info.mime_type == "video/mp4"
         assert info.format_name.startswith("mov,mp4")
@@ -157,10 +159,10 @@ class TestProbe:
         assert info.bit_rate is not None and info.bit_rate > 0
 
     async def test_quicktime_is_told_apart_from_mp4(self, media: dict[str, Path]) -> None:
-        assert (await probe(media["mov"])).mime_type == "video/quicktime"
+        assert (await probe(media["mov"], max_pixels=MAX_PIXELS)).mime_type == "video/quicktime"
 
     async def test_rotated_video_reports_its_displayed_size(self, media: dict[str, Path]) -> None:
-        info = await probe(media["rotated_mp4"])
+        info = await probe(media["rotated_mp4"], max_pixels=MAX_PIXELS)
         assert (info.width, info.height) == (240, 320)
 
     @pytest.mark.parametrize(
@@ -176,7 +178,7 @@ class TestProbe:
         self, media: dict[str, Path], name: str, mime_type: str, codec: str
     ) -> None:
         assert name in media, f"this ffmpeg cannot encode {name}: install Debian's ffmpeg"
-        info = await probe(media[name])
+        info = await probe(media[name], max_pixels=MAX_PIXELS)
         assert (info.kind, info.mime_type, info.audio_codec) == ("audio", mime_type, codec)
         assert (info.width, info.height, info.video_codec) == (None, None, None)
         assert info.duration_seconds == pytest.approx(1.0, abs=0.1)
@@ -184,22 +186,26 @@ class TestProbe:
     @pytest.mark.parametrize("name", ["text_png", "playlist_mp4", "truncated_mp4"])
     async def test_impostors_are_unsupported(self, media: dict[str, Path], name: str) -> None:
         with pytest.raises(UnsupportedMediaType):
-            await probe(media[name])
+            await probe(media[name], max_pixels=MAX_PIXELS)
 
     async def test_missing_file_is_unsupported(self, tmp_path: Path) -> None:
         with pytest.raises(UnsupportedMediaType):
-            await probe(tmp_path / "nothing-here.png")
+            await probe(tmp_path / "nothing-here.png", max_pixels=MAX_PIXELS)
 
 
 @needs_ffmpeg
 @pytest.mark.integration
 class TestThumbnail:
     async def test_image_keeps_its_size_when_small(self, media: dict[str, Path]) -> None:
-        thumbnail = await make_thumbnail(media["png"], await probe(media["png"]))
+        thumbnail = await make_thumbnail(
+            media["png"], await probe(media["png"], max_pixels=MAX_PIXELS), max_pixels=MAX_PIXELS
+        )
         assert _jpeg_size(thumbnail) == (64, 48)
 
     async def test_transparency_becomes_white(self, media: dict[str, Path]) -> None:
-        thumbnail = await make_thumbnail(media["webp"], await probe(media["webp"]))
+        thumbnail = await make_thumbnail(
+            media["webp"], await probe(media["webp"], max_pixels=MAX_PIXELS), max_pixels=MAX_PIXELS
+        )
         assert thumbnail is not None
         with Image.open(io.BytesIO(thumbnail)) as image:
             corner = image.convert("RGB").getpixel((0, 0))
@@ -208,31 +214,86 @@ class TestThumbnail:
         assert isinstance(centre, tuple) and centre[0] > 200 and centre[1] < 60
 
     async def test_photo_is_shrunk_and_turned_upright(self, media: dict[str, Path]) -> None:
-        info = await probe(media["jpeg"])
-        assert _jpeg_size(await make_thumbnail(media["jpeg"], info)) == (240, 320)
-        assert _jpeg_size(await make_thumbnail(media["jpeg"], info, max_side=100)) == (75, 100)
+        info = await probe(media["jpeg"], max_pixels=MAX_PIXELS)
+        assert _jpeg_size(await make_thumbnail(media["jpeg"], info, max_pixels=MAX_PIXELS)) == (
+            240,
+            320,
+        )
+        assert _jpeg_size(
+            await make_thumbnail(media["jpeg"], info, max_pixels=MAX_PIXELS, max_side=100)
+        ) == (75, 100)
 
     async def test_video_frame(self, media: dict[str, Path]) -> None:
-        info = await probe(media["mp4"])
-        assert _jpeg_size(await make_thumbnail(media["mp4"], info, max_side=160)) == (160, 120)
+        info = await probe(media["mp4"], max_pixels=MAX_PIXELS)
+        assert _jpeg_size(
+            await make_thumbnail(media["mp4"], info, max_pixels=MAX_PIXELS, max_side=160)
+        ) == (160, 120)
 
     async def test_rotated_video_frame_is_upright(self, media: dict[str, Path]) -> None:
-        info = await probe(media["rotated_mp4"])
-        assert _jpeg_size(await make_thumbnail(media["rotated_mp4"], info)) == (240, 320)
+        info = await probe(media["rotated_mp4"], max_pixels=MAX_PIXELS)
+        assert _jpeg_size(
+            await make_thumbnail(media["rotated_mp4"], info, max_pixels=MAX_PIXELS)
+        ) == (240, 320)
 
     async def test_video_without_a_known_duration_uses_its_first_frame(
         self, media: dict[str, Path]
     ) -> None:
-        info = replace(await probe(media["mp4"]), duration_seconds=None)
-        assert _jpeg_size(await make_thumbnail(media["mp4"], info)) == (320, 240)
+        info = replace(await probe(media["mp4"], max_pixels=MAX_PIXELS), duration_seconds=None)
+        assert _jpeg_size(await make_thumbnail(media["mp4"], info, max_pixels=MAX_PIXELS)) == (
+            320,
+            240,
+        )
 
     async def test_audio_has_no_thumbnail(self, media: dict[str, Path]) -> None:
-        assert await make_thumbnail(media["wav"], await probe(media["wav"])) is None
+        assert (
+            await make_thumbnail(
+                media["wav"],
+                await probe(media["wav"], max_pixels=MAX_PIXELS),
+                max_pixels=MAX_PIXELS,
+            )
+            is None
+        )
 
     async def test_undecodable_video_is_unsupported(self, media: dict[str, Path]) -> None:
-        info = await probe(media["mp4"])
+        info = await probe(media["mp4"], max_pixels=MAX_PIXELS)
         with pytest.raises(UnsupportedMediaType):
-            await make_thumbnail(media["truncated_mp4"], info)
+            await make_thumbnail(media["truncated_mp4"], info, max_pixels=MAX_PIXELS)
+
+
+@needs_ffmpeg
+@pytest.mark.integration
+class TestPixelLimit:
+    """One limit for stills and video frames, checked from headers before anything decodes."""
+
+    @pytest.mark.parametrize(("name", "size"), [("png", (64, 48)), ("mp4", (320, 240))])
+    async def test_a_picture_over_the_limit_is_refused(
+        self, media: dict[str, Path], name: str, size: tuple[int, int]
+    ) -> None:
+        width, height = size
+        with pytest.raises(PictureTooLarge) as caught:
+            await probe(media[name], max_pixels=width * height - 1)
+        assert caught.value.code == "image_too_large" and caught.value.status == 422
+        assert f"{width} x {height}" in caught.value.detail
+        info = await probe(media[name], max_pixels=width * height)  # exactly the limit is fine
+        assert (info.width, info.height) == size
+
+    async def test_rotation_does_not_change_the_count(self, media: dict[str, Path]) -> None:
+        with pytest.raises(PictureTooLarge):
+            await probe(media["rotated_mp4"], max_pixels=320 * 240 - 1)
+
+    async def test_thumbnails_hold_to_the_limit_themselves(self, media: dict[str, Path]) -> None:
+        # Described by a probe with a higher limit (as a file whose stream grows would be).
+        still = await probe(media["png"], max_pixels=MAX_PIXELS)
+        with pytest.raises(PictureTooLarge):
+            await make_thumbnail(media["png"], still, max_pixels=64 * 48 - 1)
+        video = await probe(media["mp4"], max_pixels=MAX_PIXELS)
+        with pytest.raises(UnsupportedMediaType) as caught:  # ffmpeg's decoder refuses it
+            await make_thumbnail(media["mp4"], video, max_pixels=320 * 240 - 1)
+        assert caught.value.code == "undecodable"
+
+    async def test_audio_has_no_picture_to_limit(self, media: dict[str, Path]) -> None:
+        info = await probe(media["wav"], max_pixels=1)
+        assert info.kind == "audio"
 
 
 @pytest.mark.unit
@@ -298,4 +359,4 @@ class TestContentTypes:
         assert shutil.which("ffprobe") is None
         assert not tools_available()
         with pytest.raises(Unavailable, match="ffprobe is not installed"):
-            await probe(tmp_path / "x.png")
+            await probe(tmp_path / "x.png", max_pixels=MAX_PIXELS)

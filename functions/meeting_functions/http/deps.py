@@ -152,6 +152,7 @@ async def avatar_service(uow: UowDep, container: ContainerDep) -> AvatarService:
         blobs=container.blobs,
         max_bytes=container.settings.avatar_max_bytes,
         size=container.settings.avatar_size,
+        max_pixels=container.settings.image_max_pixels,
     )
 
 
@@ -180,6 +181,7 @@ async def media_service(uow: UowDep, container: ContainerDep) -> MediaService:
         max_bytes=container.settings.upload_max_bytes,
         upload_ttl=container.settings.upload_url_ttl_seconds,
         download_ttl=container.settings.download_url_ttl_seconds,
+        max_pixels=container.settings.image_max_pixels,
     )
 
 

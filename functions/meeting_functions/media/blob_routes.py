@@ -7,23 +7,36 @@ the limit, without buffering it first.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from email.message import Message
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse, Response
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from meeting_functions.http.deps import ContainerDep
 from meeting_shared.blobs.local import LocalBlobStore
-from meeting_shared.blobs.port import content_disposition
-from meeting_shared.errors import InvalidInput, NotFound
+from meeting_shared.blobs.port import DOWNLOAD_HEADERS, content_disposition
+from meeting_shared.errors import InvalidInput, MeetingError, NotFound
+
+logger = logging.getLogger(__name__)
 
 blobs = APIRouter(tags=["media"], include_in_schema=False)
 
 MAX_FIELDS = 16
 MAX_FIELD_BYTES = 8192
 FILE_FIELD = "file"
+
+
+class ClientClosedRequest(MeetingError):
+    """The client went away before its request was read whole (nginx's 499): nobody gets the
+    answer, but logs and metrics tell it apart from a server error."""
+
+    status = 499
+    code = "client_closed_request"
+    title = "Client closed request"
 
 
 def _local_store(container: ContainerDep) -> LocalBlobStore:
@@ -128,6 +141,15 @@ async def upload_blob(request: Request, container: ContainerDep) -> Response:
     """The embedded counterpart of an S3 presigned POST."""
     store = _local_store(container)
     form = _MultipartForm(_boundary(request))
+    try:
+        await _receive_upload(store, form, request)
+    except ClientDisconnect as exc:  # the store has already dropped the partial file
+        logger.info("upload aborted by the client")
+        raise ClientClosedRequest("The client closed the connection during the upload") from exc
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _receive_upload(store: LocalBlobStore, form: _MultipartForm, request: Request) -> None:
     body = request.stream()
     async for chunk in body:
         form.feed(chunk)
@@ -147,7 +169,6 @@ async def upload_blob(request: Request, container: ContainerDep) -> Response:
             raise InvalidInput("The upload ended before the file did", code="truncated_upload")
 
     await store.accept_upload(form.fields, file_bytes(), form.file_content_type)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @blobs.get("/blobs/download")
@@ -155,11 +176,12 @@ async def download_blob(
     container: ContainerDep, token: str = Query(min_length=10, max_length=4096)
 ) -> FileResponse:
     path, filename, content_type = _local_store(container).resolve_download(token)
-    # The same Content-Disposition S3 sends for presigned downloads.
+    # The same Content-Disposition S3 sends for presigned downloads; and since this is the
+    # site's own origin, a browser must neither sniff the bytes nor run anything in them.
     return FileResponse(
         path,
         media_type=content_type,
-        headers={"Content-Disposition": content_disposition(filename)},
+        headers={"Content-Disposition": content_disposition(filename), **DOWNLOAD_HEADERS},
     )
 
 

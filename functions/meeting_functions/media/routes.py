@@ -17,7 +17,12 @@ media = APIRouter(tags=["media"])
 
 
 class UploadTargetPublic(BaseModel):
-    """Send a multipart/form-data POST to ``url`` with ``fields``, then the file as ``file``."""
+    """Send a multipart/form-data POST to ``url`` with ``fields``, then the file as ``file``.
+
+    The form stays valid for ``expires_in`` seconds, but only what it holds at completion
+    counts: completion stores a verified copy, and posting the form afterwards changes nothing
+    that is served.
+    """
 
     method: str
     url: str
@@ -54,7 +59,15 @@ async def start_upload(request: UploadRequest, actor: ActorDep, service: MediaDe
 async def complete_upload(
     media_id: uuid.UUID, actor: ActorDep, service: MediaDep
 ) -> MediaFilePublic:
-    """Verify the uploaded file (size, real type) and make its thumbnail."""
+    """Verify the uploaded file (size, real type, picture size) and make its thumbnail.
+
+    The verified bytes are copied to storage that no upload form can write; downloads serve
+    that copy. Refusals mark the file `failed` with the reason's code in `details.error_code`:
+    413 `payload_too_large`, 415 `unsupported_media` / `content_type_mismatch` /
+    `undecodable` / `media_timeout`, 422 `image_too_large` (an image or a video's frames over
+    `IMAGE_MAX_PIXELS`, checked from the file's headers before anything is decoded). 409
+    `upload_missing` before anything was uploaded, `upload_not_pending` once completed.
+    """
     return MediaFilePublic.of(await service.complete_upload(actor, media_id))
 
 
@@ -87,7 +100,12 @@ async def delete_media(media_id: uuid.UUID, actor: ActorDep, service: MediaDep) 
 async def download_media(
     media_id: uuid.UUID, actor: ActorDep, service: MediaDep
 ) -> RedirectResponse:
-    """Redirects to a short-lived signed URL that serves the file."""
+    """Redirects to a short-lived signed URL that serves the file.
+
+    The file comes with its verified content type and `Content-Disposition: attachment` (an
+    RFC 6266 `filename*`); the embedded store also sends `X-Content-Type-Options: nosniff` and a
+    sandboxing `Content-Security-Policy`.
+    """
     return RedirectResponse(await service.download_url(actor, media_id), status_code=307)
 
 
@@ -99,6 +117,7 @@ async def download_media(
 async def media_thumbnail(
     media_id: uuid.UUID, actor: ActorDep, service: MediaDep
 ) -> RedirectResponse:
+    """Redirects to a short-lived signed URL that serves the JPEG thumbnail, as downloads are."""
     return RedirectResponse(
         await service.download_url(actor, media_id, thumbnail=True), status_code=307
     )

@@ -23,6 +23,13 @@ MAX_SIGNED_SECONDS = 7 * 24 * 3600  # SigV4's limit on presigned URLs, applied t
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 _UNSAFE_FALLBACK = re.compile(r"[^A-Za-z0-9 ._()+-]")
 _ATTR_CHAR = "!#$&+-.^_`|~"  # RFC 5987 attr-char punctuation, sent unescaped
+DOWNLOAD_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    # Should a browser render a download anyway, nothing in it may run or load.
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+"""Headers served with every download besides its type and ``content_disposition`` (where the
+server can add headers: the embedded store's route; S3 serves presigned GETs itself)."""
 
 
 @dataclass(frozen=True, slots=True)

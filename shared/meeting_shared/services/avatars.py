@@ -13,27 +13,26 @@ from meeting_shared.db.models import User
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from meeting_shared.events import UserUpdated
+from meeting_shared.media_probe import open_picture
 from meeting_shared.services.actors import Actor, UserStatus
 
 ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
-MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding
 AVATAR_CONTENT_TYPE = "image/webp"
 
 
-def render_avatar(data: bytes, size: int) -> bytes:
-    """Decode an uploaded image, centre-crop it square and encode ``size`` x ``size`` WebP."""
+def render_avatar(data: bytes, size: int, max_pixels: int) -> bytes:
+    """Decode an uploaded image, centre-crop it square and encode ``size`` x ``size`` WebP.
+
+    Images over ``max_pixels`` are refused before they are decoded (``image_too_large``).
+    """
     try:
-        with Image.open(io.BytesIO(data)) as probe:
+        with open_picture(io.BytesIO(data), max_pixels) as probe:
             if probe.format not in ACCEPTED_FORMATS:
                 raise UnsupportedMediaType(
                     "Avatars must be JPEG, PNG, WebP or GIF images", code="unsupported_image"
                 )
-            if probe.width * probe.height > MAX_PIXELS:
-                raise InvalidInput(
-                    "The image has too many pixels", field="file", code="image_too_large"
-                )
             probe.verify()
-        with Image.open(io.BytesIO(data)) as image:
+        with open_picture(io.BytesIO(data), max_pixels) as image:
             image = ImageOps.exif_transpose(image)
             image = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
             square = ImageOps.fit(image, (size, size), method=Image.Resampling.LANCZOS)
@@ -45,7 +44,6 @@ def render_avatar(data: bytes, size: int) -> bytes:
         OSError,
         SyntaxError,
         ValueError,
-        Image.DecompressionBombError,
     ) as exc:
         raise UnsupportedMediaType(
             "The file is not a readable image", code="invalid_image"
@@ -53,18 +51,21 @@ def render_avatar(data: bytes, size: int) -> bytes:
 
 
 class AvatarService:
-    def __init__(self, uow: UnitOfWork, *, blobs: BlobStore, max_bytes: int, size: int) -> None:
+    def __init__(
+        self, uow: UnitOfWork, *, blobs: BlobStore, max_bytes: int, size: int, max_pixels: int
+    ) -> None:
         self._uow = uow
         self._blobs = blobs
         self._max_bytes = max_bytes
         self._size = size
+        self._max_pixels = max_pixels
 
     async def set_avatar(self, actor: Actor, data: bytes) -> User:
         if len(data) > self._max_bytes:
             raise PayloadTooLarge(f"Avatars may be at most {self._max_bytes} bytes")
         if not data:
             raise InvalidInput("The file is empty", field="file", code="empty_file")
-        rendered = await asyncio.to_thread(render_avatar, data, self._size)
+        rendered = await asyncio.to_thread(render_avatar, data, self._size, self._max_pixels)
         user = await self._uow.session.get(User, actor.user_id)
         if user is None or user.status != UserStatus.ACTIVE:
             raise NotFound("No such user", code="user_not_found")

@@ -1,4 +1,12 @@
-"""Media library: direct-to-storage uploads, verified with ffprobe, thumbnailed with ffmpeg."""
+"""Media library: direct-to-storage uploads, verified with ffprobe, thumbnailed with ffmpeg.
+
+A client uploads to an *upload key* with a signed form that stays valid for its whole lifetime
+and may be posted again, so what lies there can change at any time. Completion therefore
+verifies a local copy and stores that very copy under a *final key* of its own, which no form
+ever names; downloads read only final keys. Every completion attempt writes its own final key
+and only the one that finds the file still pending keeps it, so two racing completions cannot
+leave bytes that one verified under the metadata of the other.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +17,20 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 
 from meeting_shared import media_probe
 from meeting_shared.blobs import BlobStore, UploadTarget
 from meeting_shared.clock import utcnow
 from meeting_shared.db.models import MediaFile, Participant
 from meeting_shared.db.uow import UnitOfWork
-from meeting_shared.errors import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType
+from meeting_shared.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from meeting_shared.events import MediaDeleted, MediaUploaded
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.meetings import ParticipantState, load_for_member
@@ -49,6 +63,16 @@ def _safe_filename(name: str) -> str:
     return cleaned or "file"
 
 
+def upload_key(media: MediaFile) -> str:
+    """Where the client's signed form uploads the file: read once by completion, never served."""
+    return f"uploads/{media.owner_id}/{media.id}"
+
+
+def _final_key(media: MediaFile) -> str:
+    """A new key for one completion's verified copy, under the file's own prefix."""
+    return f"media/{media.owner_id}/{media.id}/{uuid.uuid4().hex}"
+
+
 class MediaService:
     def __init__(
         self,
@@ -58,6 +82,7 @@ class MediaService:
         max_bytes: int,
         upload_ttl: int,
         download_ttl: int,
+        max_pixels: int,
     ) -> None:
         self._uow = uow
         self._db = uow.session
@@ -65,6 +90,7 @@ class MediaService:
         self._max_bytes = max_bytes
         self._upload_ttl = upload_ttl
         self._download_ttl = download_ttl
+        self._max_pixels = max_pixels
 
     async def start_upload(self, actor: Actor, request: UploadRequest) -> PendingUpload:
         content_type = media_probe.normalize_content_type(request.content_type)
@@ -84,9 +110,9 @@ class MediaService:
             filename=_safe_filename(request.filename),
             content_type=content_type,
             status=MediaStatus.PENDING,
-            blob_key=f"media/{actor.user_id}/{media_id}",
             declared_size=request.size,
         )
+        media.blob_key = upload_key(media)  # where the bytes are until they are verified
         target = await self._blobs.upload_target(
             media.blob_key,
             content_type=content_type,
@@ -98,55 +124,90 @@ class MediaService:
         return PendingUpload(media, target)
 
     async def complete_upload(self, actor: Actor, media_id: uuid.UUID) -> MediaFile:
-        """Check what arrived: size, real type (ffprobe), then make a thumbnail (ffmpeg)."""
+        """Check what arrived: size, real type (ffprobe), then make a thumbnail (ffmpeg).
+
+        The verified local copy is what gets stored for downloads, under a final key.
+        """
         media = await self._owned(actor, media_id)
         if media.status != MediaStatus.PENDING:
             raise Conflict(f"The upload is already {media.status}", code="upload_not_pending")
-        stored = await self._blobs.head(media.blob_key)
-        if stored is None:
+        uploaded = upload_key(media)
+        if await self._blobs.head(uploaded) is None:
             raise Conflict("Nothing was uploaded yet; upload the file first", code="upload_missing")
-        if stored.size > min(media.declared_size, self._max_bytes):
-            await self._reject(media, "larger than declared", "payload_too_large")
-            raise PayloadTooLarge("The uploaded file is larger than declared")
+        final_key = _final_key(media)
+        thumbnail_key: str | None = None
         with tempfile.TemporaryDirectory(prefix="meeting-media-") as workdir:
             local = Path(workdir) / "upload"
-            await self._blobs.download_to(media.blob_key, local)
             try:
-                info = await media_probe.probe(local)
-                media.content_type = media_probe.check_declared_type(media.content_type, info)
-                thumbnail = await media_probe.make_thumbnail(local, info)
-            except UnsupportedMediaType as exc:
+                await self._blobs.download_to(uploaded, local)
+            except NotFound as exc:  # deleted since head(): as if never uploaded
+                raise Conflict("Nothing was uploaded yet", code="upload_missing") from exc
+            size = local.stat().st_size  # what is checked below, whatever the form holds now
+            try:
+                if size > min(media.declared_size, self._max_bytes):
+                    raise PayloadTooLarge("The uploaded file is larger than declared")
+                info = await media_probe.probe(local, max_pixels=self._max_pixels)
+                content_type = media_probe.check_declared_type(media.content_type, info)
+                thumbnail = await media_probe.make_thumbnail(
+                    local, info, max_pixels=self._max_pixels
+                )
+            except (UnsupportedMediaType, InvalidInput, PayloadTooLarge) as exc:
                 await self._reject(media, exc.detail, exc.code)
                 raise
+            await self._blobs.upload_from(final_key, local, content_type)
         if thumbnail is not None:
-            media.thumbnail_key = f"{media.blob_key}.thumb.jpg"
-            await self._blobs.put(media.thumbnail_key, thumbnail, "image/jpeg")
-        media.kind = info.kind
-        media.size_bytes = stored.size
-        media.width, media.height = info.width, info.height
-        media.duration_seconds = info.duration_seconds
-        media.details = {
-            "format": info.format_name,
-            "video_codec": info.video_codec,
-            "audio_codec": info.audio_codec,
-            "bit_rate": info.bit_rate,
-        }
-        media.status = MediaStatus.READY
-        media.completed_at = utcnow()
+            thumbnail_key = f"{final_key}.thumb.jpg"
+            await self._blobs.put(thumbnail_key, thumbnail, "image/jpeg")
+        kept = await self._update_if_pending(
+            media,
+            status=MediaStatus.READY,
+            blob_key=final_key,
+            thumbnail_key=thumbnail_key,
+            content_type=content_type,
+            kind=info.kind,
+            size_bytes=size,
+            width=info.width,
+            height=info.height,
+            duration_seconds=info.duration_seconds,
+            details={
+                "format": info.format_name,
+                "video_codec": info.video_codec,
+                "audio_codec": info.audio_codec,
+                "bit_rate": info.bit_rate,
+            },
+            completed_at=utcnow(),
+        )
+        if not kept:  # another completion of the same upload finished first: keep its copy
+            await self._delete_blobs(final_key, thumbnail_key)
+            await self._db.refresh(media)
+            raise Conflict(f"The upload is already {media.status}", code="upload_not_pending")
         self._uow.record(
-            MediaUploaded(
-                user_id=actor.user_id, media_id=media.id, kind=info.kind, size_bytes=stored.size
-            )
+            MediaUploaded(user_id=actor.user_id, media_id=media.id, kind=info.kind, size_bytes=size)
         )
         await self._uow.commit()
+        await self._db.refresh(media)
+        await self._blobs.delete(uploaded)  # after commit: a failure only leaves an orphan
         return media
 
     async def _reject(self, media: MediaFile, reason: str, code: str) -> None:
-        await self._blobs.delete(media.blob_key)
-        media.status = MediaStatus.FAILED
         # The code lets clients say why in the reader's language (docs/errors.md).
-        media.details = {"error": reason, "error_code": code}
-        await self._uow.commit()
+        if await self._update_if_pending(
+            media, status=MediaStatus.FAILED, details={"error": reason, "error_code": code}
+        ):
+            await self._uow.commit()
+            await self._blobs.delete(upload_key(media))
+        await self._db.refresh(media)
+
+    async def _update_if_pending(self, media: MediaFile, **values: object) -> bool:
+        """Set ``values`` on the row unless another request has moved it on from pending."""
+        result = await self._db.execute(
+            update(MediaFile)
+            .where(MediaFile.id == media.id, MediaFile.status == MediaStatus.PENDING)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        assert isinstance(result, CursorResult)
+        return bool(result.rowcount == 1)
 
     async def list_files(
         self, actor: Actor, page: PageRequest, *, meeting_id: uuid.UUID | None = None
@@ -198,15 +259,18 @@ class MediaService:
         media = await self.get(actor, media_id)
         if media.owner_id != actor.user_id and not actor.is_admin:
             raise NotFound("No such file", code="media_not_found")
-        keys = [key for key in (media.blob_key, media.thumbnail_key) if key]
+        # The upload key too: a form posted again after completion leaves bytes there.
+        keys = (media.blob_key, media.thumbnail_key, upload_key(media))
         await self._db.delete(media)
         self._uow.record(
             MediaDeleted(user_id=media.owner_id, media_id=media.id, actor_id=actor.user_id)
         )
         await self._uow.commit()
-        for (
-            key
-        ) in keys:  # after commit: a failed delete leaves an orphan blob, never a dangling row
+        # After commit: a failed delete leaves an orphan blob, never a dangling row.
+        await self._delete_blobs(*keys)
+
+    async def _delete_blobs(self, *keys: str | None) -> None:
+        for key in dict.fromkeys(key for key in keys if key):
             await self._blobs.delete(key)
 
     async def _owned(self, actor: Actor, media_id: uuid.UUID) -> MediaFile:
