@@ -57,7 +57,7 @@ def build_blob_store(settings: Settings) -> BlobStore:
 
     return LocalBlobStore(
         root=settings.data_dir / "blobs",
-        signing_key=derive_key(settings.jwt_secret, "blob-urls"),
+        signing_key=derive_key(settings.signing_secret, "blob-urls"),
         public_url=settings.public_url,
     )
 
@@ -133,7 +133,7 @@ class Container:
         )
         state = build_state_store(settings)
         bus = build_event_bus(settings, db, state, source)
-        sealer = Sealer(settings.jwt_secret)
+        sealer = Sealer(settings.signing_secret)
         mailer = build_mailer(settings)
         ai_nodes = AiNodeDirectory(
             state, settings.ai_node_urls, stale_after=settings.ai_node_stale_seconds
@@ -156,13 +156,13 @@ class Container:
                 parallelism=settings.argon2_parallelism,
             ),
             tokens=TokenService(
-                settings.jwt_secret,
+                settings.signing_secret,
                 issuer=settings.jwt_issuer,
                 access_ttl=settings.access_token_ttl_seconds,
                 join_ttl=settings.join_token_ttl_seconds,
             ),
             sealer=sealer,
-            csrf=CsrfTokens(settings.jwt_secret),
+            csrf=CsrfTokens(settings.signing_secret),
             limiter=RateLimiter(
                 state,
                 {
