@@ -38,7 +38,8 @@ def build_state_store(settings: Settings) -> StateStore:
         return RedisStateStore.from_url(settings.redis_url)
     from meeting_shared.state.memory import MemoryStateStore
 
-    return MemoryStateStore()
+    # Revocations must outlive the process here too: they are journaled under DATA_DIR.
+    return MemoryStateStore(durable_path=settings.data_dir / "state" / "durable.jsonl")
 
 
 def build_blob_store(settings: Settings) -> BlobStore:
