@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from meeting_shared.ai.client import AiClient
 from meeting_shared.ai.nodes import AiNodeDirectory
+from meeting_shared.ai.transcription_queue import TranscriptionQueue
 from meeting_shared.audit import AuditLog
 from meeting_shared.blobs import BlobStore
 from meeting_shared.db.engine import Database
@@ -122,6 +123,7 @@ class Container:
     nodes: NodeDirectory
     ai_nodes: AiNodeDirectory
     ai: AiClient
+    asr_queue: TranscriptionQueue
     source: str
 
     @classmethod
@@ -175,6 +177,7 @@ class Container:
                     "refresh": settings.rate_limit_refresh,
                     "chat": settings.rate_limit_chat,
                     "ai": settings.rate_limit_ai,
+                    "asr_audio": settings.rate_limit_asr_audio,
                 },
             ),
             revocations=SessionRevocations(
@@ -191,6 +194,12 @@ class Container:
             ai=AiClient(
                 ai_nodes,
                 timeout=settings.ai_request_timeout_seconds,
+                retry_after=settings.ai_retry_after_seconds,
+            ),
+            asr_queue=TranscriptionQueue(
+                in_flight=settings.ai_asr_in_flight_seconds,
+                max_waiting=settings.ai_asr_max_waiting_seconds,
+                max_wait=settings.ai_asr_max_wait_seconds,
                 retry_after=settings.ai_retry_after_seconds,
             ),
             source=source,

@@ -27,6 +27,7 @@ PUBLIC_JWT_SECRETS = frozenset({"dev-only-insecure-jwt-secret-change-me"})
 JWT_SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, under DATA_DIR
 _PLACEHOLDER_KEYS = {"", "minioadmin", "admin", "password", "secret", "changeme", "test", "any"}
 MIN_SECRET_LENGTH = 32
+ASR_MAX_AUDIO_SECONDS = 30.0  # Whisper's window: the longest clip one transcription takes
 
 
 class Environment(StrEnum):
@@ -182,6 +183,24 @@ class Settings(BaseSettings):
     ai_node_stale_seconds: float = Field(default=15.0, gt=0)
     ai_retry_after_seconds: int = Field(default=10, ge=1, description="Told to callers on 503")
     rate_limit_ai: str = "60/60"
+    rate_limit_asr_audio: str = Field(
+        default="120/60",
+        description="Seconds of audio per person per window (SECONDS/WINDOW) that /ai/asr takes",
+    )
+    ai_asr_in_flight_seconds: float = Field(
+        default=ASR_MAX_AUDIO_SECONDS,
+        ge=ASR_MAX_AUDIO_SECONDS,
+        description="Seconds of audio one process has out at the AI nodes at once; later "
+        "transcriptions wait their turn",
+    )
+    ai_asr_max_waiting_seconds: float = Field(
+        default=120.0, ge=0, description="Seconds of audio that may wait; more is a 503 at once"
+    )
+    ai_asr_max_wait_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="Longest a transcription waits for its turn before a 503 (asr_busy)",
+    )
 
     # Recording
     embedded_recording_worker: bool = Field(
@@ -241,8 +260,14 @@ class Settings(BaseSettings):
             self.rate_limit_refresh,
             self.rate_limit_chat,
             self.rate_limit_ai,
+            self.rate_limit_asr_audio,
         ):
             parse_rate(spec)
+        if parse_rate(self.rate_limit_asr_audio)[0] < ASR_MAX_AUDIO_SECONDS:
+            raise ValueError(
+                f"RATE_LIMIT_ASR_AUDIO must allow at least {ASR_MAX_AUDIO_SECONDS:.0f} s of audio "
+                "per window (one whole clip)"
+            )
         if self.jwt_secret in PUBLIC_JWT_SECRETS:
             raise ValueError(
                 "JWT_SECRET is a published placeholder: unset it (a random one is generated into "

@@ -185,3 +185,7 @@ def test_rate_specs() -> None:
             parse_rate(bad)
     with pytest.raises(ValidationError):
         settings(rate_limit_login="lots")
+    with pytest.raises(ValidationError, match="at least 30 s of audio"):
+        settings(rate_limit_asr_audio="20/60")  # a whole clip could never fit
+    with pytest.raises(ValidationError):
+        settings(ai_asr_in_flight_seconds=10)
