@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from meeting_shared.ai.client import AiClient
 from meeting_shared.ai.nodes import AiNodeDirectory
+from meeting_shared.ai.transcription_queue import TranscriptionQueue
 from meeting_shared.audit import AuditLog
 from meeting_shared.blobs import BlobStore
 from meeting_shared.db.engine import Database
@@ -38,7 +39,8 @@ def build_state_store(settings: Settings) -> StateStore:
         return RedisStateStore.from_url(settings.redis_url)
     from meeting_shared.state.memory import MemoryStateStore
 
-    return MemoryStateStore()
+    # Revocations must outlive the process here too: they are journaled under DATA_DIR.
+    return MemoryStateStore(durable_path=settings.data_dir / "state" / "durable.jsonl")
 
 
 def build_blob_store(settings: Settings) -> BlobStore:
@@ -57,7 +59,7 @@ def build_blob_store(settings: Settings) -> BlobStore:
 
     return LocalBlobStore(
         root=settings.data_dir / "blobs",
-        signing_key=derive_key(settings.jwt_secret, "blob-urls"),
+        signing_key=derive_key(settings.signing_secret, "blob-urls"),
         public_url=settings.public_url,
     )
 
@@ -121,6 +123,7 @@ class Container:
     nodes: NodeDirectory
     ai_nodes: AiNodeDirectory
     ai: AiClient
+    asr_queue: TranscriptionQueue
     source: str
 
     @classmethod
@@ -133,7 +136,7 @@ class Container:
         )
         state = build_state_store(settings)
         bus = build_event_bus(settings, db, state, source)
-        sealer = Sealer(settings.jwt_secret)
+        sealer = Sealer(settings.signing_secret)
         mailer = build_mailer(settings)
         ai_nodes = AiNodeDirectory(
             state, settings.ai_node_urls, stale_after=settings.ai_node_stale_seconds
@@ -156,13 +159,13 @@ class Container:
                 parallelism=settings.argon2_parallelism,
             ),
             tokens=TokenService(
-                settings.jwt_secret,
+                settings.signing_secret,
                 issuer=settings.jwt_issuer,
                 access_ttl=settings.access_token_ttl_seconds,
                 join_ttl=settings.join_token_ttl_seconds,
             ),
             sealer=sealer,
-            csrf=CsrfTokens(settings.jwt_secret),
+            csrf=CsrfTokens(settings.signing_secret),
             limiter=RateLimiter(
                 state,
                 {
@@ -174,6 +177,7 @@ class Container:
                     "refresh": settings.rate_limit_refresh,
                     "chat": settings.rate_limit_chat,
                     "ai": settings.rate_limit_ai,
+                    "asr_audio": settings.rate_limit_asr_audio,
                 },
             ),
             revocations=SessionRevocations(
@@ -190,6 +194,12 @@ class Container:
             ai=AiClient(
                 ai_nodes,
                 timeout=settings.ai_request_timeout_seconds,
+                retry_after=settings.ai_retry_after_seconds,
+            ),
+            asr_queue=TranscriptionQueue(
+                in_flight=settings.ai_asr_in_flight_seconds,
+                max_waiting=settings.ai_asr_max_waiting_seconds,
+                max_wait=settings.ai_asr_max_wait_seconds,
                 retry_after=settings.ai_retry_after_seconds,
             ),
             source=source,

@@ -2,23 +2,32 @@
 
 Every backend is chosen here: leave ``REDIS_URL``/``S3_ENDPOINT`` unset and the embedded adapters
 run in-process; set them and the same code talks to Redis and S3. Production refuses to start with
-placeholder secrets.
+placeholder secrets; elsewhere an unset ``JWT_SECRET`` is generated once into ``DATA_DIR``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import secrets
+import stat
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - the placeholder we refuse
+logger = logging.getLogger(__name__)
+
+# Once the default, so public: refused in every environment (an old .env may still carry it).
+PUBLIC_JWT_SECRETS = frozenset({"dev-only-insecure-jwt-secret-change-me"})
+JWT_SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, under DATA_DIR
 _PLACEHOLDER_KEYS = {"", "minioadmin", "admin", "password", "secret", "changeme", "test", "any"}
 MIN_SECRET_LENGTH = 32
+ASR_MAX_AUDIO_SECONDS = 30.0  # Whisper's window: the longest clip one transcription takes
 
 
 class Environment(StrEnum):
@@ -76,7 +85,11 @@ class Settings(BaseSettings):
     s3_secret_key: str = ""
 
     # Auth
-    jwt_secret: str = DEV_JWT_SECRET
+    jwt_secret: str = Field(
+        default="",
+        description="Signs tokens and URLs; empty: a random one generated once into "
+        "DATA_DIR/jwt_secret (refused in production)",
+    )
     jwt_issuer: str = "meeting-system"
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
@@ -175,6 +188,24 @@ class Settings(BaseSettings):
     ai_node_stale_seconds: float = Field(default=15.0, gt=0)
     ai_retry_after_seconds: int = Field(default=10, ge=1, description="Told to callers on 503")
     rate_limit_ai: str = "60/60"
+    rate_limit_asr_audio: str = Field(
+        default="120/60",
+        description="Seconds of audio per person per window (SECONDS/WINDOW) that /ai/asr takes",
+    )
+    ai_asr_in_flight_seconds: float = Field(
+        default=ASR_MAX_AUDIO_SECONDS,
+        ge=ASR_MAX_AUDIO_SECONDS,
+        description="Seconds of audio one process has out at the AI nodes at once; later "
+        "transcriptions wait their turn",
+    )
+    ai_asr_max_waiting_seconds: float = Field(
+        default=120.0, ge=0, description="Seconds of audio that may wait; more is a 503 at once"
+    )
+    ai_asr_max_wait_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="Longest a transcription waits for its turn before a 503 (asr_busy)",
+    )
 
     # Recording
     embedded_recording_worker: bool = Field(
@@ -234,15 +265,26 @@ class Settings(BaseSettings):
             self.rate_limit_refresh,
             self.rate_limit_chat,
             self.rate_limit_ai,
+            self.rate_limit_asr_audio,
         ):
             parse_rate(spec)
+        if parse_rate(self.rate_limit_asr_audio)[0] < ASR_MAX_AUDIO_SECONDS:
+            raise ValueError(
+                f"RATE_LIMIT_ASR_AUDIO must allow at least {ASR_MAX_AUDIO_SECONDS:.0f} s of audio "
+                "per window (one whole clip)"
+            )
+        if self.jwt_secret in PUBLIC_JWT_SECRETS:
+            raise ValueError(
+                "JWT_SECRET is a published placeholder: unset it (a random one is generated into "
+                "DATA_DIR) or set a random value"
+            )
         if self.environment is Environment.PRODUCTION:
             self._refuse_placeholders()
         return self
 
     def _refuse_placeholders(self) -> None:
         problems = []
-        if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < MIN_SECRET_LENGTH:
+        if len(self.jwt_secret) < MIN_SECRET_LENGTH:
             problems.append(
                 f"JWT_SECRET must be set to a random value of >= {MIN_SECRET_LENGTH} chars"
             )
@@ -254,6 +296,12 @@ class Settings(BaseSettings):
             problems.append("S3_ACCESS_KEY/S3_SECRET_KEY must be set to real credentials")
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
+
+    @cached_property
+    def signing_secret(self) -> str:
+        """The secret every key is derived from: ``JWT_SECRET``, else the one generated into
+        ``DATA_DIR`` on the first start (production has refused an unset one already)."""
+        return self.jwt_secret or load_or_create_secret(self.data_dir / JWT_SECRET_FILE)
 
     @property
     def cookies_secure(self) -> bool:
@@ -288,6 +336,51 @@ def parse_rate(spec: str) -> tuple[int, float]:
     if parsed[0] < 1 or parsed[1] <= 0:
         raise ValueError(f"rate limit {spec!r} must be positive")
     return parsed
+
+
+def load_or_create_secret(path: Path) -> str:
+    """The secret in ``path``, made first when there is none: random, readable by its owner only.
+
+    Processes starting at once agree on one secret: each writes a complete file of its own and
+    links it to ``path``, which only the first link creates; the others read the winner's.
+    """
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        else:
+            logger.info("generated the signing secret", extra={"path": str(path)})
+    finally:
+        draft.unlink(missing_ok=True)
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ValueError(
+            f"{path} is readable by other users (mode {stat.filemode(mode)}): run chmod 600 on "
+            "it, or delete it to generate a new secret (every session then ends)"
+        )
+    secret = path.read_text().strip()
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"{path} holds no secret of >= {MIN_SECRET_LENGTH} characters: delete it to "
+            "generate a new one"
+        )
+    return secret
 
 
 @lru_cache(maxsize=1)

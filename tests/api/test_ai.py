@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+import time
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -16,6 +19,7 @@ from tests.ai_nodes import AiNodeProcess
 from tests.conftest import (
     Api,
     LiveServer,
+    UserSession,
     free_port,
     production_settings,
     separate_redis_db,
@@ -210,6 +214,92 @@ async def test_without_nodes_it_is_503_with_retry_after_and_calls_are_rate_limit
         assert limited.status_code == 429 and "retry-after" in limited.headers
         health = await user.client.get(f"{AI}/health")
         assert health.status_code == 503 and health.json()["status"] == "unavailable"
+    finally:
+        await api.aclose()
+        await stop()
+
+
+def speech_of(seconds: float) -> str:
+    """base64 WAV of ``seconds`` of speech: the sentence again and again, with pauses."""
+    sentence = hibari_speech(SENTENCE)
+    pause = np.zeros(8000, np.float32)
+    repeats = int(seconds * 16000 // (sentence.size + pause.size)) + 1
+    samples = np.tile(np.concatenate([sentence, pause]), repeats)[: int(seconds * 16000)]
+    return b64(wav_bytes(samples, 16000))
+
+
+async def test_speech_is_limited_by_its_seconds_not_by_calls(
+    migrated_postgres: str,
+    redis_url: str,
+    s3_config: S3Config,
+    tmp_path: Path,
+    ai_node: AiNodeProcess,
+) -> None:
+    """One person's audio is taken from a budget of seconds per minute (429 with Retry-After);
+    a process sends at most AI_ASR_IN_FLIGHT_SECONDS of audio to the nodes at once and refuses
+    what cannot start in time with 503 ``asr_busy``, instead of a timeout 30 s later."""
+    settings = production_settings(
+        postgres_url=migrated_postgres,
+        redis_url=redis_url,  # where the node announces itself (and reports what it works on)
+        s3=s3_config,
+        data_dir=tmp_path,
+        port=free_port(),
+        rate_limit_asr_audio="30/60",
+        ai_asr_in_flight_seconds=30,
+        ai_asr_max_wait_seconds=0,  # nothing waits: whatever does not fit now is refused now
+        ai_request_timeout_seconds=120,  # the long clip on a busy machine is not the question
+        ai_retry_after_seconds=7,
+    )
+    server, stop = await start_live_server(settings)
+    api = Api(server)
+    try:
+        alice, bob = await api.user("asralice"), await api.user("asrbob")
+        spec = (await api.client.get(f"{API_PREFIX}/openapi.json")).json()
+        for path in (f"{AI}/asr", f"{AI}/batch"):
+            documented = spec["paths"][path]["post"]["responses"]
+            assert "asr_busy" in documented["503"]["description"], documented
+            assert "RATE_LIMIT_ASR_AUDIO" in documented["429"]["description"], documented
+
+        async def asr(user: UserSession, seconds: float) -> httpx.Response:
+            body = {"audio": speech_of(seconds), "language": "en"}
+            return await user.client.post(f"{AI}/asr", json=body, timeout=180)
+
+        first = asyncio.create_task(asr(alice, 12))
+        deadline = time.monotonic() + 60
+        while True:  # until the node reports it works on the first clip
+            nodes = (await alice.client.get(f"{AI}/health")).json()["nodes"]
+            if any((node["in_flight"] or 0) > 0 for node in nodes):
+                break
+            assert not first.done(), "the first clip should still be transcribed"
+            assert time.monotonic() < deadline, "the node never reported the clip"
+            await asyncio.sleep(0.2)
+
+        # Alice has 18 of her 30 seconds left: 20 more are refused, with the exact wait.
+        over_budget = await asr(alice, 20)
+        assert over_budget.status_code == 429, over_budget.text
+        assert over_budget.json()["code"] == "rate_limited"
+        assert 1 <= int(over_budget.headers["retry-after"]) <= 60
+        # Bob has his budget, but 12 + 20 seconds do not fit in the 30 this server sends out.
+        busy = await asr(bob, 20)
+        assert busy.status_code == 503, busy.text
+        assert busy.json()["code"] == "asr_busy"
+        assert busy.headers["retry-after"] == "7"
+
+        done = await asyncio.wait_for(first, 180)
+        assert done.status_code == 200, done.text
+        assert "slides" in done.json()["text"].lower()
+        again = await asr(bob, 3)  # the line is free again
+        assert again.status_code == 200, again.text
+
+        items = [
+            {"id": "fits", "task": "asr", "input": {"audio": speech_of(4), "language": "en"}},
+            {"id": "over", "task": "asr", "input": {"audio": speech_of(29), "language": "en"}},
+        ]
+        batch = await bob.client.post(f"{AI}/batch", json={"items": items}, timeout=180)
+        results = {item["id"]: item for item in batch.json()["results"]}
+        assert results["fits"]["ok"], results
+        assert results["over"]["problem"]["status"] in (429, 503), results
+        assert results["over"]["problem"]["retry_after"] >= 1, results
     finally:
         await api.aclose()
         await stop()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import stat
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +35,29 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
         adapter = RedisStateStore.from_url(request.getfixturevalue("redis_url"))
     yield adapter
     await adapter.aclose()
+
+
+Reopen = Callable[[], StateStore]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Reopen]:
+    """Opens the store again over the same backing state, as a restarted process would: the
+    same journal file for the memory adapter, the same server for Redis."""
+    opened: list[StateStore] = []
+
+    def open_store() -> StateStore:
+        adapter: StateStore
+        if request.param == "memory":
+            adapter = MemoryStateStore(durable_path=tmp_path / "state" / "durable.jsonl")
+        else:
+            adapter = RedisStateStore.from_url(request.getfixturevalue("redis_url"))
+        opened.append(adapter)
+        return adapter
+
+    yield open_store
+    for adapter in opened:
+        await adapter.aclose()
 
 
 @pytest.fixture
@@ -242,6 +267,74 @@ class TestStateStoreContract:
     async def test_ping(self, store: StateStore) -> None:
         await store.ping()
 
+    async def test_spend_takes_amounts_from_a_budget_that_refills(
+        self, store: StateStore, key: Key
+    ) -> None:
+        # 10 units per 0.5 s: 29.5 and more do not fit in 30, but 7 + 3 fill it exactly.
+        first = await store.spend(key("b"), 7, 10, 0.5)
+        assert first.allowed and first.remaining == 3
+        assert (await store.spend(key("b"), 3, 10, 0.5)).allowed
+        refused = await store.spend(key("b"), 4, 10, 0.5)
+        assert not refused.allowed and refused.remaining == 0
+        # Four units refill in 0.2 s: the wait is exact, not a whole window.
+        assert 0.1 < refused.retry_after <= 0.2 + 0.01
+        # A refused spend takes nothing, so asking again does not push the wait further out.
+        again = await store.spend(key("b"), 4, 10, 0.5)
+        assert not again.allowed and again.retry_after <= refused.retry_after + 0.01
+        await asyncio.sleep(refused.retry_after + 0.02)
+        assert (await store.spend(key("b"), 4, 10, 0.5)).allowed
+        assert (await store.spend(key("other"), 10, 10, 0.5)).allowed
+
+    async def test_spend_rejects_amounts_that_could_never_fit(
+        self, store: StateStore, key: Key
+    ) -> None:
+        for amount in (0, -1, 10.5):
+            with pytest.raises(ValueError):
+                await store.spend(key("b"), amount, 10, 1)
+
+
+@pytest.mark.contract
+class TestDurableKeys:
+    """``set_durable``: what a restarted process must still find (a session's revocation)."""
+
+    async def test_a_durable_value_outlives_a_restart(self, reopen: Reopen, key: Key) -> None:
+        store = reopen()
+        await store.set_durable(key("revoked"), "1", ttl=60)
+        await store.aclose()
+        restarted = reopen()
+        assert await restarted.get(key("revoked")) == "1"
+        # and again, after a restart that only read it
+        await restarted.aclose()
+        assert await reopen().get(key("revoked")) == "1"
+
+    async def test_a_durable_value_still_expires_after_a_restart(
+        self, reopen: Reopen, key: Key
+    ) -> None:
+        store = reopen()
+        await store.set_durable(key("short"), "1", ttl=0.5)
+        await store.aclose()
+        restarted = reopen()
+        assert await restarted.get(key("short")) == "1"
+        await asyncio.sleep(0.6)
+        assert await restarted.get(key("short")) is None
+        await restarted.aclose()
+        assert await reopen().get(key("short")) is None
+
+    async def test_deleted_or_replaced_durable_values_stay_gone(
+        self, reopen: Reopen, key: Key
+    ) -> None:
+        store = reopen()
+        for name in ("deleted", "replaced", "kept"):
+            await store.set_durable(key(name), "old", ttl=60)
+        await store.delete(key("deleted"))
+        await store.set(key("replaced"), "plain")
+        await store.set_durable(key("kept"), "new", ttl=60)
+        await store.aclose()
+        restarted = reopen()
+        assert await restarted.get(key("deleted")) is None
+        assert await restarted.get(key("replaced")) != "old"
+        assert await restarted.get(key("kept")) == "new"
+
 
 def _closed_port() -> str:
     """A loopback URL nothing listens on (the port was free a moment ago)."""
@@ -341,6 +434,33 @@ async def test_memory_ttl_with_injected_clock() -> None:
     clock.advance(0.001)
     assert await store.get("a") is None
     assert await store.hash_get_all("h") == {}
+
+
+@pytest.mark.unit
+async def test_memory_journal_is_owner_only_and_compacted(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "durable.jsonl"
+    store = MemoryStateStore(durable_path=path)
+    for number in range(50):  # the odd ones expire soon
+        await store.set_durable(f"k{number}", "1", ttl=0.1 if number % 2 else 60)
+    await store.delete("k0", "k10", "k20")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(path.read_text().splitlines()) == 53
+    await asyncio.sleep(0.2)
+    reopened = MemoryStateStore(durable_path=path)  # reading it back keeps only live records
+    alive = {f"k{n}" for n in range(0, 50, 2)} - {"k0", "k10", "k20"}
+    assert len(path.read_text().splitlines()) == len(alive)
+    assert [k for k in sorted(alive) if await reopened.get(k) != "1"] == []
+    assert [n for n in range(50) if f"k{n}" not in alive and await reopened.get(f"k{n}")] == []
+
+
+@pytest.mark.unit
+async def test_memory_journal_ignores_a_line_cut_short(tmp_path: Path) -> None:
+    path = tmp_path / "durable.jsonl"
+    store = MemoryStateStore(durable_path=path)
+    await store.set_durable("whole", "1", ttl=60)
+    with path.open("a") as journal:
+        journal.write('{"key": "cut", "val')  # the process died mid-write
+    assert await MemoryStateStore(durable_path=path).get("whole") == "1"
 
 
 @pytest.mark.unit

@@ -1,5 +1,7 @@
 """HTTP routes of the ai function: each model behind a plain request, calling the AI nodes
-through the failover client. Every call is authenticated and counted against ``RATE_LIMIT_AI``."""
+through the failover client. Every call is authenticated and counted against ``RATE_LIMIT_AI``;
+speech recognition also by its work: seconds of audio against the person's
+``RATE_LIMIT_ASR_AUDIO`` budget, and a turn in this process's transcription queue."""
 
 from __future__ import annotations
 
@@ -67,16 +69,36 @@ class AsrRequest(BaseModel):
         return codec.to_asr_input(samples, rate)
 
 
-async def _transcribe(container: Container, request: AsrRequest) -> Transcription:
+async def _transcribe(container: Container, actor: Actor, request: AsrRequest) -> Transcription:
+    samples = request.samples()
+    seconds = samples.size / codec.ASR_RATE
+    await container.limiter.spend("asr_audio", str(actor.user_id), seconds)
     language = "" if request.language == "auto" else request.language
-    return await container.ai.transcribe(request.samples(), language)
+    async with container.asr_queue.turn(seconds):
+        return await container.ai.transcribe(samples, language)
 
 
-@ai.post("/asr", response_model=Transcription)
+ASR_LIMITS: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "rate_limited: the person's calls (RATE_LIMIT_AI) or seconds of audio "
+        "(RATE_LIMIT_ASR_AUDIO, a budget that refills evenly) are used up; Retry-After says "
+        "when this much audio fits again",
+    },
+    503: {
+        "description": "asr_busy: more audio is being transcribed than this server takes at "
+        "once and its turn did not come within AI_ASR_MAX_WAIT_SECONDS (or too much waits); "
+        "service_unavailable: no AI node answered. Both with Retry-After",
+    },
+}
+
+
+@ai.post("/asr", response_model=Transcription, responses=ASR_LIMITS)
 async def asr(request: AsrRequest, actor: ActorDep, container: ContainerDep) -> Transcription:
-    """Speech to text (Whisper): at most 30 s of audio, resampled to 16 kHz mono."""
+    """Speech to text (Whisper): at most 30 s of audio, resampled to 16 kHz mono. Limited by
+    work: the audio's length is taken from the caller's budget of seconds per minute, and a
+    transcription waits a bounded time for its turn, then answers 503 ``asr_busy``."""
     await _counted(container, actor)
-    return await _transcribe(container, request)
+    return await _transcribe(container, actor, request)
 
 
 # --- emotion -------------------------------------------------------------------------------
@@ -214,6 +236,7 @@ class BatchProblem(BaseModel):
     status: int
     code: str
     detail: str
+    retry_after: int | None = Field(default=None, description="Seconds, for 429 and 503")
 
 
 class BatchResult(BaseModel):
@@ -227,10 +250,11 @@ class BatchResponse(BaseModel):
     results: list[BatchResult]
 
 
-async def _run_item(container: Container, item: BatchItem) -> BatchResult:
+async def _run_item(container: Container, actor: Actor, item: BatchItem) -> BatchResult:
     try:
         if item.task == "asr":
-            transcription = await _transcribe(container, AsrRequest.model_validate(item.input))
+            request = AsrRequest.model_validate(item.input)
+            transcription = await _transcribe(container, actor, request)
             result: dict[str, Any] = transcription.model_dump()
         elif item.task == "emotion":
             found = await _emotion(container, EmotionRequest.model_validate(item.input))
@@ -239,7 +263,12 @@ async def _run_item(container: Container, item: BatchItem) -> BatchResult:
             wav = await _speak(container, SynthesisRequest.model_validate(item.input))
             result = {"content_type": "audio/wav", "audio": base64.b64encode(wav).decode()}
     except MeetingError as exc:
-        problem = BatchProblem(status=exc.status, code=exc.code, detail=exc.detail)
+        problem = BatchProblem(
+            status=exc.status,
+            code=exc.code,
+            detail=exc.detail,
+            retry_after=getattr(exc, "retry_after", None),
+        )
         return BatchResult(id=item.id, ok=False, problem=problem)
     except ValueError as exc:  # pydantic's ValidationError: the item's input is malformed
         detail = str(exc).splitlines()[0:3]
@@ -248,15 +277,18 @@ async def _run_item(container: Container, item: BatchItem) -> BatchResult:
     return BatchResult(id=item.id, ok=True, result=result)
 
 
-@ai.post("/batch", response_model=BatchResponse)
+@ai.post("/batch", response_model=BatchResponse, responses=ASR_LIMITS)
 async def batch(request: BatchRequest, actor: ActorDep, container: ContainerDep) -> BatchResponse:
     """Up to 16 asr, emotion or synthesis requests in one call, run concurrently; each item
-    succeeds or fails on its own (synthesized audio comes back base64)."""
+    succeeds or fails on its own (synthesized audio comes back base64). Each asr item takes
+    its seconds of audio from the budget and waits its turn as ``/ai/asr`` does: an item over
+    the budget or not started in time fails alone (429 ``rate_limited`` or 503 ``asr_busy``,
+    with ``retry_after``)."""
     ids = [item.id for item in request.items]
     if len(set(ids)) != len(ids):
         raise InvalidInput("item ids must be unique", field="items")
     await _counted(container, actor, len(request.items))
-    results = await asyncio.gather(*(_run_item(container, item) for item in request.items))
+    results = await asyncio.gather(*(_run_item(container, actor, item) for item in request.items))
     return BatchResponse(results=list(results))
 
 

@@ -11,11 +11,12 @@ import numpy as np
 import numpy.typing as npt
 
 from meeting_shared.errors import InvalidInput
+from meeting_shared.settings import ASR_MAX_AUDIO_SECONDS
 
 Samples = npt.NDArray[np.float32]
 ASR_RATE = 16_000
 MIN_RATE, MAX_RATE = 8_000, 192_000
-MAX_SECONDS = 30.0
+MAX_SECONDS = ASR_MAX_AUDIO_SECONDS
 SAMPLE_TYPES: dict[int, Any] = {1: np.uint8, 2: "<i2", 4: "<i4"}
 
 

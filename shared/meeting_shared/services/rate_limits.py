@@ -1,4 +1,7 @@
-"""Named rate limits over the state store; exceeding one raises ``RateLimited``."""
+"""Named rate limits over the state store; exceeding one raises ``RateLimited``.
+
+``check`` counts calls (COUNT per SECONDS); ``spend`` takes an amount of work (e.g. seconds of
+audio) from a budget of COUNT units per SECONDS that refills evenly."""
 
 from __future__ import annotations
 
@@ -18,3 +21,13 @@ class RateLimiter:
         decision = await self._state.hit(f"rate:{name}:{subject}", limit, window)
         if not decision.allowed:
             raise RateLimited(decision.retry_after)
+
+    async def spend(self, name: str, subject: str, amount: float) -> None:
+        """Take ``amount`` units of ``subject``'s budget ``name``; refused whole when it does not
+        fit (``RateLimited`` with the wait until it does)."""
+        limit, window = self._limits[name]
+        decision = await self._state.spend(f"rate:{name}:{subject}", amount, limit, window)
+        if not decision.allowed:
+            raise RateLimited(
+                decision.retry_after, "Too much audio for now; try again after Retry-After"
+            )

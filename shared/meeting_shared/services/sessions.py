@@ -1,7 +1,8 @@
 """Login sessions: a refresh-token family in the database plus a revocation mark in the state store.
 
 Access tokens are stateless JWTs; revoking a session marks its id in the state store for as long as
-an access token could still be alive, so logout, ban and password change take effect at once.
+an access token could still be alive, so logout, ban and password change take effect at once. The
+mark is durable: it outlives a restart of the gateway, in Redis and in embedded mode alike.
 
 Checking the mark costs a state-store round trip on every request, so a process remembers for a
 moment (``recheck_after``) that a session was not revoked. A revocation made by this process
@@ -41,7 +42,7 @@ class SessionRevocations:
     async def revoke(self, session_ids: Iterable[uuid.UUID]) -> None:
         for session_id in set(session_ids):
             self._valid_until.pop(session_id, None)
-            await self._state.set(self._key(session_id), "1", ttl=self._ttl)
+            await self._state.set_durable(self._key(session_id), "1", ttl=self._ttl)
 
     async def is_revoked(self, session_id: uuid.UUID) -> bool:
         now = self._clock()

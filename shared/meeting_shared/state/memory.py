@@ -7,14 +7,22 @@ awaiting, which is what makes it safe under asyncio without locks.
 
 Rate limits use an exact sliding log: one deque of hit times per key, holding at most ``limit``
 entries because refused hits are not recorded. The Redis adapter runs the same algorithm.
+
+Durable keys (``set_durable``: revocations) are also appended to a journal file, so that they
+outlive the process as they outlive a gateway in Redis; a new store reads them back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from meeting_shared.state.port import RateDecision
@@ -32,6 +40,9 @@ _SWEEP_MIN_WRITES = 1024
 # The field of a generational cache hash that holds its generation (see StateStore.cache_read).
 _GENERATION = "gen"
 
+# The journal is rewritten with only its live records once this many were appended since.
+_COMPACT_AFTER_APPENDS = 4096
+
 
 @dataclass(slots=True)
 class _Entry:
@@ -39,13 +50,102 @@ class _Entry:
     expires_at: float | None
 
 
-class MemoryStateStore:
-    """A ``StateStore`` for a single process; ``clock`` (seconds, monotonic) is injectable."""
+class DurableJournal:
+    """Durable keys as JSON lines ``{"key", "value", "expires"}`` (wall-clock expiry; a null
+    value deletes), appended as they are written and compacted when read or grown.
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    Appends and compactions hold an exclusive lock on a file beside it, so that several
+    processes on one ``DATA_DIR`` (the gateway, ``meeting admin``) never lose a record.
+    Records are written but not fsynced: they survive the process, not a power cut.
+    """
+
+    def __init__(self, path: Path, *, wall_clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._lock_path = path.with_name(path.name + ".lock")
+        self._wall_clock = wall_clock
+        self._appends = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def load(self) -> dict[str, tuple[str, float]]:
+        """The live records (value, wall-clock expiry) by key; rewrites the file with only them."""
+        with self._locked():
+            return self._compact()
+
+    def append(self, key: str, value: str | None, expires: float) -> None:
+        line = json.dumps({"key": key, "value": value, "expires": expires}) + "\n"
+        with self._locked():
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(descriptor, line.encode())
+            finally:
+                os.close(descriptor)
+            self._appends += 1
+            if self._appends >= _COMPACT_AFTER_APPENDS:
+                self._compact()
+
+    def _compact(self) -> dict[str, tuple[str, float]]:
+        now = self._wall_clock()
+        records: dict[str, tuple[str | None, float]] = {}
+        with contextlib.suppress(FileNotFoundError), self.path.open(encoding="utf-8") as file:
+            for line in file:
+                try:
+                    record = json.loads(line)
+                    records[str(record["key"])] = (record["value"], float(record["expires"]))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a crash: the others still count
+        live = {
+            key: (value, expires)
+            for key, (value, expires) in records.items()
+            if value is not None and expires > now
+        }
+        draft = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            for key, (value, expires) in live.items():
+                file.write(json.dumps({"key": key, "value": value, "expires": expires}) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(draft, self.path)
+        self._appends = 0
+        return live
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        descriptor = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # closing releases the lock
+
+
+class MemoryStateStore:
+    """A ``StateStore`` for a single process; ``clock`` (seconds, monotonic) is injectable.
+
+    With ``durable_path`` the keys written by ``set_durable`` are journaled there and read back
+    by the next store on the same path; without it they last as long as the process.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        durable_path: Path | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self._clock = clock
+        self._wall_clock = wall_clock
         self._entries: dict[str, _Entry] = {}
         self._writes_since_sweep = 0
+        self._durable: set[str] = set()
+        self._journal = (
+            DurableJournal(durable_path, wall_clock=wall_clock) if durable_path else None
+        )
+        if self._journal is not None:
+            offset = self._clock() - wall_clock()  # wall-clock expiry -> this store's clock
+            for key, (value, expires) in self._journal.load().items():
+                self._entries[key] = _Entry(value, expires + offset)
+                self._durable.add(key)
 
     async def get(self, key: str) -> str | None:
         return self._value(key, str)
@@ -65,9 +165,16 @@ class MemoryStateStore:
         self._store(key, _Entry(value, expires_at))
         return True
 
+    async def set_durable(self, key: str, value: str, ttl: float) -> None:
+        check_ttl(ttl)
+        self._store(key, _Entry(value, self._deadline(ttl)), durable=True)
+        if self._journal is not None:
+            self._journal.append(key, value, self._wall_clock() + ttl)
+
     async def delete(self, *keys: str) -> None:
         for key in keys:
             self._entries.pop(key, None)
+            self._forget_durable(key)
 
     async def hit(self, key: str, limit: int, window: float) -> RateDecision:
         check_rate(limit, window)
@@ -88,6 +195,20 @@ class MemoryStateStore:
         pivot = log[len(log) - limit]
         retry_after = min(window, pivot + window - now)
         return RateDecision(allowed=False, remaining=0, retry_after=retry_after)
+
+    async def spend(self, key: str, amount: float, limit: int, window: float) -> RateDecision:
+        # GCRA: the key holds the time at which the budget would be whole again ("theoretical
+        # arrival time"); each unit pushes it window/limit seconds on, at most a window ahead.
+        check_spend(amount, limit, window)
+        now = self._clock()
+        stored = self._value(key, str)
+        whole_at = max(float(stored), now) if stored is not None else now
+        pushed = whole_at + amount * window / limit
+        debt = pushed - now
+        if debt > window + _WINDOW_SLACK:
+            return RateDecision(allowed=False, remaining=0, retry_after=debt - window)
+        self._store(key, _Entry(repr(pushed), now + debt))
+        return RateDecision(allowed=True, remaining=units_left(debt, limit, window), retry_after=0)
 
     async def hash_set(self, key: str, field: str, value: str, ttl: float | None = None) -> None:
         expires_at = self._deadline(ttl)
@@ -149,6 +270,7 @@ class MemoryStateStore:
         ]
         for key in expired:
             del self._entries[key]
+            self._durable.discard(key)  # expired in the journal too
         self._writes_since_sweep = 0
         return len(expired)
 
@@ -168,6 +290,7 @@ class MemoryStateStore:
             return None
         if entry.expires_at is not None and entry.expires_at <= self._clock():
             del self._entries[key]
+            self._durable.discard(key)  # expired in the journal too
             return None
         return entry
 
@@ -179,17 +302,40 @@ class MemoryStateStore:
             raise TypeError(f"key holds a {type(entry.value).__name__}, not a {kind.__name__}")
         return entry.value
 
-    def _store(self, key: str, entry: _Entry) -> None:
+    def _store(self, key: str, entry: _Entry, *, durable: bool = False) -> None:
+        if durable:
+            self._durable.add(key)
+        else:
+            self._forget_durable(key)
         self._entries[key] = entry
         self._writes_since_sweep += 1
         if self._writes_since_sweep >= max(_SWEEP_MIN_WRITES, len(self._entries)):
             self.sweep()
+
+    def _forget_durable(self, key: str) -> None:
+        """A durable key deleted or replaced by a plain value: the journal must not revive it."""
+        if key in self._durable:
+            self._durable.discard(key)
+            if self._journal is not None:
+                self._journal.append(key, None, 0.0)
 
 
 def check_ttl(ttl: float) -> None:
     """Reject a ttl that Redis would reject, so both adapters fail the same way."""
     if ttl <= 0:
         raise ValueError("ttl must be positive")
+
+
+def check_spend(amount: float, limit: int, window: float) -> None:
+    """Reject a spend that could never be allowed, or costs nothing."""
+    check_rate(limit, window)
+    if not 0 < amount <= limit:
+        raise ValueError("amount must be positive and at most the limit")
+
+
+def units_left(debt: float, limit: int, window: float) -> int:
+    """Whole units of a GCRA budget still free with ``debt`` seconds of it spent."""
+    return max(0, int((window - debt) * limit / window + _WINDOW_SLACK))
 
 
 def check_rate(limit: int, window: float) -> None:

@@ -34,10 +34,23 @@ class StateStore(Protocol):
         """Set ``key`` only if it does not exist; True when this call set it."""
         ...
 
+    async def set_durable(self, key: str, value: str, ttl: float) -> None:
+        """``set`` for a value that must outlive a restart of this process until ``ttl`` runs out
+        (a session's revocation). Redis keeps every key on its server; the in-process store
+        also writes these to a file. A later ``set`` or ``delete`` of the key replaces it there
+        too."""
+        ...
+
     async def delete(self, *keys: str) -> None: ...
 
     async def hit(self, key: str, limit: int, window: float) -> RateDecision:
         """Count one event against ``limit`` events per ``window`` seconds (sliding window)."""
+        ...
+
+    async def spend(self, key: str, amount: float, limit: int, window: float) -> RateDecision:
+        """Take ``amount`` units (e.g. seconds of audio) from a budget of ``limit`` units per
+        ``window`` seconds that refills evenly (GCRA): all of it or, refused, nothing.
+        ``remaining`` counts whole units left; ``amount`` above ``limit`` is a ``ValueError``."""
         ...
 
     async def hash_set(self, key: str, field: str, value: str, ttl: float | None = None) -> None:

@@ -19,7 +19,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from meeting_shared.errors import Unavailable
-from meeting_shared.state.memory import check_rate, check_ttl
+from meeting_shared.state.memory import check_rate, check_spend, check_ttl, units_left
 from meeting_shared.state.port import RateDecision
 
 _P = ParamSpec("_P")
@@ -50,6 +50,26 @@ end
 return {0, 0, retry}
 """
 
+# MemoryStateStore.spend (GCRA) on the server's clock: the key holds the microsecond at which the
+# budget is whole again. ARGV: microseconds one spend costs (amount * window / limit), window in
+# microseconds. Returns {allowed (0/1), debt or retry_after in microseconds}. Times stay below
+# 2^53, exact in Lua's doubles; "%.0f" keeps them whole when stored.
+_SPEND_SCRIPT = """
+local cost = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local whole_at = tonumber(redis.call('GET', KEYS[1]) or '0')
+if whole_at < now then
+  whole_at = now
+end
+local debt = whole_at + cost - now
+if debt > window then
+  return {0, debt - window}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', now + debt), 'PX', math.ceil(debt / 1000))
+return {1, debt}
+"""
 
 # Generational cache (see StateStore.cache_read). A nil in a Lua table ends it, so a missing value
 # comes back as a one-element reply.
@@ -111,6 +131,7 @@ class RedisStateStore:
         self._pool = pool
         self._client: Redis = Redis(connection_pool=pool)
         self._hit_script = self._client.register_script(_HIT_SCRIPT)
+        self._spend_script = self._client.register_script(_SPEND_SCRIPT)
         self._cache_read_script = self._client.register_script(_CACHE_READ_SCRIPT)
         self._cache_write_script = self._client.register_script(_CACHE_WRITE_SCRIPT)
         self._cache_invalidate_script = self._client.register_script(_CACHE_INVALIDATE_SCRIPT)
@@ -175,6 +196,12 @@ class RedisStateStore:
         await self._client.set(key, value, px=None if ttl is None else _ms(ttl))
 
     @_translated
+    async def set_durable(self, key: str, value: str, ttl: float) -> None:
+        # Redis itself outlives the processes; surviving a restart of Redis is its persistence
+        # configuration's job (RDB snapshots or AOF).
+        await self._client.set(key, value, px=_ms(ttl))
+
+    @_translated
     async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
         px = None if ttl is None else _ms(ttl)
         return bool(await self._client.set(key, value, nx=True, px=px))
@@ -197,6 +224,19 @@ class RedisStateStore:
         return RateDecision(
             allowed=bool(allowed), remaining=remaining, retry_after=retry_us / 1_000_000
         )
+
+    @_translated
+    async def spend(self, key: str, amount: float, limit: int, window: float) -> RateDecision:
+        check_spend(amount, limit, window)
+        window_us = max(1, round(window * 1_000_000))
+        cost_us = max(1, round(amount * window_us / limit))
+        allowed, micros = cast(
+            list[int], await self._spend_script(keys=[key], args=[cost_us, window_us])
+        )
+        if not allowed:
+            return RateDecision(allowed=False, remaining=0, retry_after=micros / 1_000_000)
+        remaining = units_left(micros / 1_000_000, limit, window)
+        return RateDecision(allowed=True, remaining=remaining, retry_after=0.0)
 
     @_translated
     async def hash_set(self, key: str, field: str, value: str, ttl: float | None = None) -> None:
