@@ -232,6 +232,18 @@ async def test_refresh_refuses_unknown_and_missing_tokens(app_client: httpx.Asyn
     expect_problem(await app_client.post(REFRESH), 401, "invalid_refresh_token")
 
 
+async def test_a_signed_token_with_a_role_we_do_not_know_is_refused(
+    api: Api, app_client: httpx.AsyncClient
+) -> None:
+    user = await api.user("role")
+    tokens = api.server.container.tokens  # signed with the server's own key: only the role is off
+    for role in ("superuser", 5, None):
+        token, _ = tokens.issue_access(user.id, uuid.uuid4(), role)  # type: ignore[arg-type]
+        expect_problem(await me(app_client, token), 401, "invalid_token")
+    valid, _ = tokens.issue_access(user.id, uuid.uuid4(), "user")
+    assert (await me(app_client, valid)).status_code == 200
+
+
 async def test_logout_ends_the_session_at_once(api: Api, app_client: httpx.AsyncClient) -> None:
     created = await api.register()
     tokens = await sign_in(app_client, created["username"])

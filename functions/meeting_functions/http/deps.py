@@ -105,7 +105,7 @@ async def current_actor(
     claims = container.tokens.read_access(token)
     if await container.revocations.is_revoked(claims.session_id):
         raise Unauthenticated("The session has ended; sign in again", code="session_revoked")
-    return Actor(user_id=claims.user_id, role=UserRole(claims.role), session_id=claims.session_id)
+    return Actor(user_id=claims.user_id, role=claims.role, session_id=claims.session_id)
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]

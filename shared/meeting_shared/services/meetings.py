@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Protocol, Self
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from sqlalchemy import or_, select, update
 
 from meeting_shared.clock import utcnow
@@ -63,8 +70,20 @@ class ParticipantState(StrEnum):
 MANAGER_ROLES = frozenset({ParticipantRole.HOST, ParticipantRole.CO_HOST})
 CLOSED_STATUSES = frozenset({MeetingStatus.ENDED, MeetingStatus.CANCELLED})
 MAX_DURATION = timedelta(hours=24)
+DEFAULT_DURATION = timedelta(hours=1)
 MeetingPassword = Annotated[str, StringConstraints(min_length=4, max_length=64)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:30-05:00 is in the year 10000 in UTC
+        raise ValueError("the time is out of range in UTC") from exc
+
+
+# Times are kept in UTC; one that has no UTC representation is invalid input.
+MeetingTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 # "auto" (detect per line) or an ISO 639-1 code Whisper knows.
@@ -100,10 +119,8 @@ class MeetingSettingsChange(BaseModel):
 class MeetingDraft(BaseModel):
     title: Title
     description: str = Field(default="", max_length=5000)
-    start_time: AwareDatetime | None = Field(default=None, description="Default: now")
-    end_time: AwareDatetime | None = Field(
-        default=None, description="Default: one hour after start"
-    )
+    start_time: MeetingTime | None = Field(default=None, description="Default: now")
+    end_time: MeetingTime | None = Field(default=None, description="Default: one hour after start")
     meeting_type: MeetingType = MeetingType.VIDEO
     password: MeetingPassword | None = None
     max_participants: int = Field(default=100, ge=2, le=1000)
@@ -115,8 +132,8 @@ class MeetingChange(BaseModel):
 
     title: Title | None = None
     description: str | None = Field(default=None, max_length=5000)
-    start_time: AwareDatetime | None = None
-    end_time: AwareDatetime | None = None
+    start_time: MeetingTime | None = None
+    end_time: MeetingTime | None = None
     meeting_type: MeetingType | None = None
     password: MeetingPassword | None = None
     max_participants: int | None = Field(default=None, ge=2, le=1000)
@@ -178,6 +195,18 @@ def check_schedule(start: datetime, end: datetime) -> None:
         raise InvalidInput(
             "A meeting may last at most 24 hours", field="end_time", code="invalid_schedule"
         )
+
+
+def default_end(start: datetime) -> datetime:
+    """The end of a meeting scheduled without one: an hour after it starts."""
+    try:
+        return start + DEFAULT_DURATION
+    except OverflowError as exc:  # a start in the last hour of the year 9999
+        raise InvalidInput(
+            "start_time leaves no room for the default one-hour meeting; give end_time",
+            field="start_time",
+            code="invalid_schedule",
+        ) from exc
 
 
 def meeting_settings(meeting: Meeting) -> MeetingSettings:
@@ -273,7 +302,7 @@ class MeetingService:
     async def create(self, actor: Actor, draft: MeetingDraft) -> MeetingView:
         now = utcnow()
         start = draft.start_time or now
-        end = draft.end_time or start + timedelta(hours=1)
+        end = draft.end_time or default_end(start)
         if start < now - timedelta(minutes=10):
             raise InvalidInput(
                 "start_time is in the past", field="start_time", code="start_in_past"
