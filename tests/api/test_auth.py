@@ -489,6 +489,24 @@ async def test_login_attempts_are_limited_per_account_and_address(strict_api: Ap
     assert (await client.post(LOGIN, json=other, headers=ip)).status_code == 200
 
 
+async def test_one_account_gets_the_same_guesses_by_username_or_email(strict_api: Api) -> None:
+    created = await strict_api.register("either")
+    client, ip = strict_api.client, {"X-Forwarded-For": _random_ip()}
+    names = [created["username"], created["email"].upper(), created["username"]]
+    for login in names:  # the limit is 3: each name of the account spends the same attempts
+        wrong = {"login": login, "password": "guessing wrongly"}
+        expect_problem(await client.post(LOGIN, json=wrong, headers=ip), 401, "invalid_credentials")
+    right = {"login": created["email"], "password": PASSWORD}
+    _expect_rate_limited(await client.post(LOGIN, json=right, headers=ip), 60)
+    # A login that names no account is limited by its text, the same way.
+    unknown = {"login": f"{unique_name('nobody')}@example.com", "password": "guessing"}
+    for _ in range(3):
+        expect_problem(
+            await client.post(LOGIN, json=unknown, headers=ip), 401, "invalid_credentials"
+        )
+    _expect_rate_limited(await client.post(LOGIN, json=unknown, headers=ip), 60)
+
+
 async def test_password_reset_requests_are_limited_per_address_and_email(
     strict_api: Api,
 ) -> None:

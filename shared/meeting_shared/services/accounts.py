@@ -139,10 +139,13 @@ class AccountService:
     ) -> IssuedSession:
         login = credentials.login.strip().lower()
         await self._limiter.check("login_ip", client_ip)
-        await self._limiter.check("login", f"{login}|{client_ip}")
         user = await self._db.scalar(
             select(User).where(or_(User.username == login, User.email == login))
         )
+        # Guesses count against the account, whichever of its names they use; a login that
+        # names no account counts against its text, after the same lookup.
+        account = f"user:{user.id}" if user else f"unknown:{login}"
+        await self._limiter.check("login", f"{account}|{client_ip}")
         password_hash = user.password_hash if user else None
         ok = await self._hasher.verify(password_hash, credentials.password)
         if user is None or not ok or user.status == UserStatus.DELETED:
