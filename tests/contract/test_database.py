@@ -242,7 +242,7 @@ async def test_account_rules_hold_on_both_databases(database: Database) -> None:
 
     # Search treats LIKE wildcards literally on both databases.
     async with database.session() as session:
-        admin = UserAdminService(_uow(session), revocations=revocations)
+        admin = UserAdminService(_uow(session), revocations=revocations, hasher=HASHER)
         found = await admin.list_users(PageRequest(), q=name[:6].upper())
         assert name in [user.username for user in found.items]
         assert (await admin.list_users(PageRequest(), q=name[:3] + "%")).total == 0

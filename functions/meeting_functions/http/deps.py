@@ -172,7 +172,7 @@ async def account_service(uow: UowDep, container: ContainerDep) -> AccountServic
 
 
 async def user_admin_service(uow: UowDep, container: ContainerDep) -> UserAdminService:
-    return UserAdminService(uow, revocations=container.revocations)
+    return UserAdminService(uow, revocations=container.revocations, hasher=container.hasher)
 
 
 async def avatar_service(uow: UowDep, container: ContainerDep) -> AvatarService:
