@@ -274,6 +274,25 @@ async def test_capacity_is_enforced(api: Api) -> None:
     assert (await _join(second, meeting["id"]))[0] == 200
 
 
+@pytest.mark.timeout(240)
+async def test_concurrent_joins_never_exceed_capacity(each_api: Api) -> None:
+    """Many people joining a nearly full meeting at once: exactly as many get in as fit, on both
+    databases, every round."""
+    host = await each_api.user("host")
+    joiners = [await each_api.user(f"j{index}") for index in range(8)]
+    for _round in range(4):
+        meeting = await each_api.meeting(host, max_participants=2)
+        for user in joiners:  # invited by name: nothing else they share holds them back
+            await _invite(host, meeting["id"], user)
+        results = await asyncio.gather(*(_join(user, meeting["id"]) for user in joiners))
+        statuses = sorted(status for status, _ in results)
+        assert statuses == [200, 200] + [409] * 6, results
+        assert {body["code"] for status, body in results if status == 409} == {"meeting_full"}
+        listed = await host.client.get(f"/api/v1/meetings/{meeting['id']}/participants")
+        joined = [item for item in listed.json() if item["state"] == "joined"]
+        assert len(joined) == 2, listed.json()
+
+
 async def test_roles_removal_and_host_handover(api: Api) -> None:
     host, helper, guest = await api.user("host"), await api.user("cohost"), await api.user("guest")
     meeting = await api.meeting(host)

@@ -228,6 +228,23 @@ async def membership(
     )
 
 
+async def hold_meeting(uow: UnitOfWork, meeting_id: uuid.UUID) -> None:
+    """Serialise this transaction with others that hold the same meeting, until it ends.
+
+    A write to the meeting's row that changes nothing does it on both databases: PostgreSQL
+    locks the row (as ``SELECT ... FOR UPDATE`` would), SQLite takes its one write lock (it has
+    no row locks and ignores ``FOR UPDATE``; a plain read would not wait for other writers).
+    What the transaction reads afterwards includes every change committed by earlier holders.
+    """
+    await uow.session.execute(
+        update(Meeting)
+        .where(Meeting.id == meeting_id)
+        # Naming updated_at keeps its on-update default from firing: nothing changes.
+        .values(max_participants=Meeting.max_participants, updated_at=Meeting.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def load_for_member(
     uow: UnitOfWork, meeting_id: uuid.UUID, actor: Actor
 ) -> tuple[Meeting, Participant]:
