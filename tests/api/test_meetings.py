@@ -87,6 +87,11 @@ async def test_times_at_the_end_of_the_calendar_are_invalid_input(api: Api) -> N
         f"/api/v1/meetings/{meeting['id']}", json={"end_time": "9999-12-31T23:59:00-01:00"}
     )
     assert error_fields(expect_problem(moved, 422, "validation_failed")) == ["end_time"]
+    history = await host.client.get(
+        f"/api/v1/meetings/{meeting['id']}/messages",
+        params={"before": "9999-12-31T23:59:00-01:00"},
+    )
+    assert error_fields(expect_problem(history, 422, "validation_failed")) == ["query.before"]
     # The last hour that can be given whole still works.
     last = await host.client.post(
         "/api/v1/meetings",

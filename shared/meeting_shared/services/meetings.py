@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Protocol, Self
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    Field,
-    StringConstraints,
-    model_validator,
-)
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 from sqlalchemy import or_, select, update
 
-from meeting_shared.clock import utcnow
+from meeting_shared.clock import UtcDatetime, utcnow
 from meeting_shared.db.models import Meeting, Participant, Room
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -75,17 +68,6 @@ MeetingPassword = Annotated[str, StringConstraints(min_length=4, max_length=64)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
-def _in_utc(moment: datetime) -> datetime:
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError as exc:  # 9999-12-31T23:30-05:00 is in the year 10000 in UTC
-        raise ValueError("the time is out of range in UTC") from exc
-
-
-# Times are kept in UTC; one that has no UTC representation is invalid input.
-MeetingTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
-
-
 # "auto" (detect per line) or an ISO 639-1 code Whisper knows.
 CaptionLanguage = Annotated[str, StringConstraints(pattern=r"^(auto|[a-z]{2,3})$")]
 
@@ -119,8 +101,8 @@ class MeetingSettingsChange(BaseModel):
 class MeetingDraft(BaseModel):
     title: Title
     description: str = Field(default="", max_length=5000)
-    start_time: MeetingTime | None = Field(default=None, description="Default: now")
-    end_time: MeetingTime | None = Field(default=None, description="Default: one hour after start")
+    start_time: UtcDatetime | None = Field(default=None, description="Default: now")
+    end_time: UtcDatetime | None = Field(default=None, description="Default: one hour after start")
     meeting_type: MeetingType = MeetingType.VIDEO
     password: MeetingPassword | None = None
     max_participants: int = Field(default=100, ge=2, le=1000)
@@ -132,8 +114,8 @@ class MeetingChange(BaseModel):
 
     title: Title | None = None
     description: str | None = Field(default=None, max_length=5000)
-    start_time: MeetingTime | None = None
-    end_time: MeetingTime | None = None
+    start_time: UtcDatetime | None = None
+    end_time: UtcDatetime | None = None
     meeting_type: MeetingType | None = None
     password: MeetingPassword | None = None
     max_participants: int | None = Field(default=None, ge=2, le=1000)
