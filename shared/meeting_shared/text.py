@@ -5,7 +5,6 @@ database adapter checks what reaches it by any other way."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from meeting_shared.errors import InvalidInput
@@ -26,17 +25,34 @@ def storable(text: str) -> bool:
     return True
 
 
+def _all_storable(value: Any) -> bool:
+    pending = [value]
+    while pending:  # a loop, not recursion: a deeply nested body must not exhaust the stack
+        item = pending.pop()
+        if isinstance(item, str):
+            if not storable(item):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return True
+
+
 def unstorable_text_at(value: Any, place: str = "") -> str | None:
-    """Where a string that cannot be stored sits in ``value`` (strings in mappings and
+    """Where a string that cannot be stored sits in ``value`` (strings in dicts and
     lists, keys included, nested to any depth), as a dotted path under ``place``; ``None`` if
     there is none."""
+    if _all_storable(value):  # the common case, without building paths
+        return None
     pending: list[tuple[Any, str]] = [(value, place)]
-    while pending:  # a loop, not recursion: a deeply nested body must not exhaust the stack
+    while pending:
         item, path = pending.pop()
         if isinstance(item, str):
             if not storable(item):
                 return path
-        elif isinstance(item, Mapping):
+        elif isinstance(item, dict):
             for key, child in item.items():
                 child_path = f"{path}.{key}" if path else str(key)
                 if isinstance(key, str) and not storable(key):
