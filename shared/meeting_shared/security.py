@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from meeting_shared.clock import utcnow
 from meeting_shared.errors import Unauthenticated, Unavailable
+from meeting_shared.services.actors import UserRole
 
 T = TypeVar("T")
 
@@ -104,7 +105,7 @@ def derive_key(secret: str, purpose: str, length: int = 32) -> bytes:
 class AccessClaims:
     user_id: uuid.UUID
     session_id: uuid.UUID
-    role: str
+    role: UserRole
     expires_at: datetime
 
 
@@ -177,10 +178,11 @@ class TokenService:
             verified = AccessClaims(
                 user_id=uuid.UUID(claims["sub"]),
                 session_id=uuid.UUID(claims["sid"]),
-                role=str(claims["role"]),
+                # A role this version does not know is no role: the token is refused (401).
+                role=UserRole(claims["role"]),
                 expires_at=datetime.fromtimestamp(claims["exp"], tz=utcnow().tzinfo),
             )
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:  # claims of other shapes
             raise Unauthenticated("The token is not valid", code="invalid_token") from exc
         if len(self._verified) >= MAX_VERIFIED_TOKENS:
             self._verified.clear()
@@ -218,7 +220,7 @@ class TokenService:
                 token_id=str(claims["jti"]),
                 expires_at=datetime.fromtimestamp(claims["exp"], tz=utcnow().tzinfo),
             )
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:  # claims of other shapes
             raise Unauthenticated("The token is not valid", code="invalid_token") from exc
 
 

@@ -165,6 +165,29 @@ async def test_get_and_edit_a_user(api: Api) -> None:
     expect_problem(missing, 404, "user_not_found")
 
 
+async def test_an_admin_changes_their_own_email_only_with_their_password(api: Api) -> None:
+    # As on /users/me: a stolen admin session must not redirect the account's reset mails.
+    admin = await api.admin()
+    path, new_email = f"{USERS}/{admin.id}", f"{uuid.uuid4().hex[:10]}@example.net"
+    unconfirmed = await admin.client.patch(path, json={"email": new_email})
+    body = expect_problem(unconfirmed, 422, "password_confirmation_required")
+    assert error_fields(body) == ["current_password"]
+    wrong = await admin.client.patch(
+        path, json={"email": new_email, "current_password": "not my password"}
+    )
+    assert error_fields(expect_problem(wrong, 422, "wrong_password")) == ["current_password"]
+    assert (await admin.client.get(path)).json()["email"] == admin.email
+    # Other fields of one's own account, and other people's emails, need no password.
+    renamed = await admin.client.patch(path, json={"display_name": "Still Me"})
+    assert renamed.status_code == 200, renamed.text
+    confirmed = await admin.client.patch(
+        path, json={"email": new_email, "current_password": PASSWORD}
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["email"] == new_email
+    assert "current_password" not in confirmed.json()
+
+
 # --- roles ------------------------------------------------------------------------------------
 
 

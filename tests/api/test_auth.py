@@ -232,6 +232,18 @@ async def test_refresh_refuses_unknown_and_missing_tokens(app_client: httpx.Asyn
     expect_problem(await app_client.post(REFRESH), 401, "invalid_refresh_token")
 
 
+async def test_a_signed_token_with_a_role_we_do_not_know_is_refused(
+    api: Api, app_client: httpx.AsyncClient
+) -> None:
+    user = await api.user("role")
+    tokens = api.server.container.tokens  # signed with the server's own key: only the role is off
+    for role in ("superuser", 5, None):
+        token, _ = tokens.issue_access(user.id, uuid.uuid4(), role)  # type: ignore[arg-type]
+        expect_problem(await me(app_client, token), 401, "invalid_token")
+    valid, _ = tokens.issue_access(user.id, uuid.uuid4(), "user")
+    assert (await me(app_client, valid)).status_code == 200
+
+
 async def test_logout_ends_the_session_at_once(api: Api, app_client: httpx.AsyncClient) -> None:
     created = await api.register()
     tokens = await sign_in(app_client, created["username"])
@@ -475,6 +487,24 @@ async def test_login_attempts_are_limited_per_account_and_address(strict_api: Ap
     neighbour = await strict_api.register("neighbour")
     other = {"login": neighbour["username"], "password": PASSWORD}
     assert (await client.post(LOGIN, json=other, headers=ip)).status_code == 200
+
+
+async def test_one_account_gets_the_same_guesses_by_username_or_email(strict_api: Api) -> None:
+    created = await strict_api.register("either")
+    client, ip = strict_api.client, {"X-Forwarded-For": _random_ip()}
+    names = [created["username"], created["email"].upper(), created["username"]]
+    for login in names:  # the limit is 3: each name of the account spends the same attempts
+        wrong = {"login": login, "password": "guessing wrongly"}
+        expect_problem(await client.post(LOGIN, json=wrong, headers=ip), 401, "invalid_credentials")
+    right = {"login": created["email"], "password": PASSWORD}
+    _expect_rate_limited(await client.post(LOGIN, json=right, headers=ip), 60)
+    # A login that names no account is limited by its text, the same way.
+    unknown = {"login": f"{unique_name('nobody')}@example.com", "password": "guessing"}
+    for _ in range(3):
+        expect_problem(
+            await client.post(LOGIN, json=unknown, headers=ip), 401, "invalid_credentials"
+        )
+    _expect_rate_limited(await client.post(LOGIN, json=unknown, headers=ip), 60)
 
 
 async def test_password_reset_requests_are_limited_per_address_and_email(

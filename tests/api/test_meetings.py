@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from meeting_shared.db.models import OutboxEvent
+from tests.api.problems import error_fields, expect_problem
 from tests.conftest import Api, UserSession
 
 pytestmark = pytest.mark.integration
@@ -67,6 +68,40 @@ async def test_create_with_defaults_and_schedule_checks(api: Api) -> None:
         "/api/v1/meetings", json={"title": "x", "meeting_type": "fax"}
     )
     assert bad_type.status_code == 422
+
+
+async def test_times_at_the_end_of_the_calendar_are_invalid_input(api: Api) -> None:
+    host = await api.user("host")
+    # No end: the default end (an hour later) would be past the year 9999.
+    late = await host.client.post(
+        "/api/v1/meetings", json={"title": "x", "start_time": "9999-12-31T23:30:00Z"}
+    )
+    assert error_fields(expect_problem(late, 422, "invalid_schedule")) == ["start_time"]
+    # In UTC this is in the year 10000.
+    beyond = await host.client.post(
+        "/api/v1/meetings", json={"title": "x", "start_time": "9999-12-31T23:30:00-05:00"}
+    )
+    assert error_fields(expect_problem(beyond, 422, "validation_failed")) == ["start_time"]
+    meeting = await api.meeting(host)
+    moved = await host.client.patch(
+        f"/api/v1/meetings/{meeting['id']}", json={"end_time": "9999-12-31T23:59:00-01:00"}
+    )
+    assert error_fields(expect_problem(moved, 422, "validation_failed")) == ["end_time"]
+    history = await host.client.get(
+        f"/api/v1/meetings/{meeting['id']}/messages",
+        params={"before": "9999-12-31T23:59:00-01:00"},
+    )
+    assert error_fields(expect_problem(history, 422, "validation_failed")) == ["query.before"]
+    # The last hour that can be given whole still works.
+    last = await host.client.post(
+        "/api/v1/meetings",
+        json={
+            "title": "x",
+            "start_time": "9999-12-31T22:00:00Z",
+            "end_time": "9999-12-31T23:59:59+00:00",
+        },
+    )
+    assert last.status_code == 201, last.text
 
 
 async def test_update_by_host_only_and_password_can_be_cleared(api: Api) -> None:
@@ -242,6 +277,25 @@ async def test_capacity_is_enforced(api: Api) -> None:
     assert (status, body["code"]) == (409, "meeting_full")
     await first.client.post(f"/api/v1/meetings/{meeting['id']}/leave")
     assert (await _join(second, meeting["id"]))[0] == 200
+
+
+@pytest.mark.timeout(240)
+async def test_concurrent_joins_never_exceed_capacity(each_api: Api) -> None:
+    """Many people joining a nearly full meeting at once: exactly as many get in as fit, on both
+    databases, every round."""
+    host = await each_api.user("host")
+    joiners = [await each_api.user(f"j{index}") for index in range(8)]
+    for _round in range(4):
+        meeting = await each_api.meeting(host, max_participants=2)
+        for user in joiners:  # invited by name: nothing else they share holds them back
+            await _invite(host, meeting["id"], user)
+        results = await asyncio.gather(*(_join(user, meeting["id"]) for user in joiners))
+        statuses = sorted(status for status, _ in results)
+        assert statuses == [200, 200] + [409] * 6, results
+        assert {body["code"] for status, body in results if status == 409} == {"meeting_full"}
+        listed = await host.client.get(f"/api/v1/meetings/{meeting['id']}/participants")
+        joined = [item for item in listed.json() if item["state"] == "joined"]
+        assert len(joined) == 2, listed.json()
 
 
 async def test_roles_removal_and_host_handover(api: Api) -> None:

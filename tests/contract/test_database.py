@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from alembic import command
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from meeting_shared.db.engine import Database
 from meeting_shared.db.migrate import alembic_config, upgrade_async
 from meeting_shared.db.models import Meeting, OutboxEvent, User
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.delivery import local_bus
-from meeting_shared.errors import Conflict, Unauthenticated
+from meeting_shared.errors import Conflict, InvalidInput, Unauthenticated
 from meeting_shared.events import Event, UserRegistered
 from meeting_shared.outbox import OutboxFeed, OutboxRelay
 from meeting_shared.security import PasswordHasher, Sealer, TokenService
@@ -102,6 +103,39 @@ async def test_unique_violation_is_a_conflict(database: Database) -> None:
         session.add(_user(name))
         with pytest.raises(Conflict):
             await uow.commit()
+
+
+async def test_text_neither_database_can_keep_alike_is_invalid_input(database: Database) -> None:
+    # PostgreSQL refuses NUL in text and jsonb, SQLite would keep it: both refuse it the same way,
+    # whatever way the text took to the database (the API checks requests before this).
+    async def refused(work: object) -> None:
+        async with database.session() as session:
+            with pytest.raises(InvalidInput) as raised:
+                await work(session)  # type: ignore[operator]
+            assert raised.value.code == "invalid_character"
+            await session.rollback()
+            assert await session.scalar(select(User.id).limit(1)) is not None  # still usable
+
+    async def insert_text(session: AsyncSession) -> None:
+        session.add(_user(f"nul{uuid.uuid4().hex[:8]}\x00"))
+        await session.commit()
+
+    async def insert_json(session: AsyncSession) -> None:
+        event = UserRegistered(user_id=uuid.uuid4(), username="nul\x00in-json")
+        _uow(session).record(event)
+        await session.commit()
+
+    async def select_text(session: AsyncSession) -> None:
+        await session.scalar(select(User).where(User.username == "a\x00b"))
+
+    async def unpaired_surrogate(session: AsyncSession) -> None:
+        await session.scalar(select(User).where(User.username == "a\ud800b"))
+
+    async with database.session() as session:
+        session.add(_user())
+        await session.commit()
+    for work in (insert_text, insert_json, select_text, unpaired_surrogate):
+        await refused(work)
 
 
 async def test_json_settings_round_trip(database: Database) -> None:
@@ -208,7 +242,7 @@ async def test_account_rules_hold_on_both_databases(database: Database) -> None:
 
     # Search treats LIKE wildcards literally on both databases.
     async with database.session() as session:
-        admin = UserAdminService(_uow(session), revocations=revocations)
+        admin = UserAdminService(_uow(session), revocations=revocations, hasher=HASHER)
         found = await admin.list_users(PageRequest(), q=name[:6].upper())
         assert name in [user.username for user in found.items]
         assert (await admin.list_users(PageRequest(), q=name[:3] + "%")).total == 0

@@ -6,9 +6,10 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator, Sequence
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from meeting_functions.http.deps import refuse_unstorable_text_input
 from meeting_functions.http.health import health
 from meeting_functions.http.middleware import (
     API_PREFIX,
@@ -74,6 +75,7 @@ def create_function_app(
         docs_url="/api/docs",
         redoc_url=None,
         lifespan=_lifespan,
+        dependencies=[Depends(refuse_unstorable_text_input)],
     )
     app.state.container = container or Container.build(settings, source=source)
     instrument_app(app)

@@ -11,7 +11,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.params import Form
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from meeting_shared.container import Container
 from meeting_shared.db.models import User
@@ -26,6 +29,7 @@ from meeting_shared.services.media import MediaService
 from meeting_shared.services.meetings import MeetingService
 from meeting_shared.services.pagination import MAX_PAGE_SIZE, PageRequest
 from meeting_shared.services.user_admin import UserAdminService
+from meeting_shared.text import refuse_unstorable_text
 
 ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
@@ -37,6 +41,31 @@ async def get_container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+async def refuse_unstorable_text_input(connection: HTTPConnection) -> None:
+    """Every route's first dependency: text the database could not store (NUL, unpaired
+    surrogates) anywhere in the path, the query, a JSON body or form fields is a 422
+    ``invalid_character`` naming the field, before any other work (signing in included)."""
+    refuse_unstorable_text(connection.path_params, "path")
+    for name, value in connection.query_params.multi_items():
+        refuse_unstorable_text({name: value}, "query")
+    route = connection.scope.get("route")
+    if not isinstance(connection, Request) or not isinstance(route, APIRoute):
+        return
+    if route.body_field is None:  # the route reads its body itself, or has none
+        return
+    # FastAPI has read and parsed the body before dependencies run: these return its cache.
+    if isinstance(route.body_field.field_info, Form):
+        form = await connection.form()
+        for name, field in form.multi_items():
+            refuse_unstorable_text({name: field if isinstance(field, str) else field.filename})
+        return
+    try:
+        body = await connection.json()
+    except ValueError:  # not JSON: FastAPI's own validation answers for it
+        return
+    refuse_unstorable_text(body)
 
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
@@ -76,7 +105,7 @@ async def current_actor(
     claims = container.tokens.read_access(token)
     if await container.revocations.is_revoked(claims.session_id):
         raise Unauthenticated("The session has ended; sign in again", code="session_revoked")
-    return Actor(user_id=claims.user_id, role=UserRole(claims.role), session_id=claims.session_id)
+    return Actor(user_id=claims.user_id, role=claims.role, session_id=claims.session_id)
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
@@ -143,7 +172,7 @@ async def account_service(uow: UowDep, container: ContainerDep) -> AccountServic
 
 
 async def user_admin_service(uow: UowDep, container: ContainerDep) -> UserAdminService:
-    return UserAdminService(uow, revocations=container.revocations)
+    return UserAdminService(uow, revocations=container.revocations, hasher=container.hasher)
 
 
 async def avatar_service(uow: UowDep, container: ContainerDep) -> AvatarService:

@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
-from pydantic import AwareDatetime
 
 from meeting_functions.http.deps import (
     ActorDep,
@@ -34,6 +33,7 @@ from meeting_functions.http.schemas import (
     RecordingPublic,
     WaitingResponse,
 )
+from meeting_shared.clock import UtcDatetime
 from meeting_shared.container import Container
 from meeting_shared.errors import NotFound
 from meeting_shared.services.actors import Actor
@@ -268,7 +268,7 @@ async def chat_history(
     meeting_id: uuid.UUID,
     actor: ActorDep,
     service: ChatDep,
-    before: AwareDatetime | None = None,
+    before: UtcDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ChatHistory:
     page = await service.history(actor, meeting_id, before=before, limit=limit)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,7 +16,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from meeting_shared.errors import Unavailable
+from meeting_shared.errors import InvalidInput, Unavailable
+from meeting_shared.text import refuse_unstorable_text
 
 
 def async_url(url: str) -> str:
@@ -38,6 +40,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _refuse_unstorable_parameters(
+    _conn: Any,
+    _cursor: Any,
+    _statement: str,
+    parameters: Any,
+    _context: Any,
+    _executemany: bool,
+) -> None:
+    # PostgreSQL refuses NUL in text, SQLite keeps it: refusing it here, before either sees it,
+    # makes both answer the same 422 for text that reached the database by any way.
+    refuse_unstorable_text(parameters)
+
+
+def _json_text(value: Any) -> str:
+    # JSON columns are serialized before the statement sees them; jsonb refuses an escaped NUL.
+    refuse_unstorable_text(value)
+    return json.dumps(value)
+
+
+def _unwrap_invalid_input(context: ExceptionContext) -> None:
+    # SQLAlchemy wraps what a bind processor raises (the JSON check above, on SQLite) in a
+    # StatementError: the caller gets the validation error itself.
+    if isinstance(context.original_exception, InvalidInput):
+        raise context.original_exception
+
+
 class Database:
     """The engine and session factory; one per process (or Lambda execution environment)."""
 
@@ -47,7 +75,7 @@ class Database:
         self.url = async_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
-        kwargs: dict[str, Any] = {"echo": echo}
+        kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _json_text}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -67,9 +95,11 @@ class Database:
         self.read_engine: AsyncEngine = create_async_engine(
             self.url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **kwargs
         )
-        if self.dialect == "sqlite":
-            for engine in (self.engine, self.read_engine):
+        for engine in (self.engine, self.read_engine):
+            if self.dialect == "sqlite":
                 event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine.sync_engine, "before_cursor_execute", _refuse_unstorable_parameters)
+            event.listen(engine.sync_engine, "handle_error", _unwrap_invalid_input)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
 

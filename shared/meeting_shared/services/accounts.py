@@ -139,10 +139,13 @@ class AccountService:
     ) -> IssuedSession:
         login = credentials.login.strip().lower()
         await self._limiter.check("login_ip", client_ip)
-        await self._limiter.check("login", f"{login}|{client_ip}")
         user = await self._db.scalar(
             select(User).where(or_(User.username == login, User.email == login))
         )
+        # Guesses count against the account, whichever of its names they use; a login that
+        # names no account counts against its text, after the same lookup.
+        account = f"user:{user.id}" if user else f"unknown:{login}"
+        await self._limiter.check("login", f"{account}|{client_ip}")
         password_hash = user.password_hash if user else None
         ok = await self._hasher.verify(password_hash, credentials.password)
         if user is None or not ok or user.status == UserStatus.DELETED:
@@ -275,18 +278,7 @@ class AccountService:
 
     async def update_profile(self, actor: Actor, change: ProfileChange) -> User:
         user = await self.me(actor)
-        if change.email is not None and change.email != user.email:
-            # The email receives reset links: a stolen session must not be able to redirect them.
-            if not change.current_password:
-                raise InvalidInput(
-                    "Confirm your password to change your email",
-                    field="current_password",
-                    code="password_confirmation_required",
-                )
-            if not await self._hasher.verify(user.password_hash, change.current_password):
-                raise InvalidInput(
-                    "The current password is wrong", field="current_password", code="wrong_password"
-                )
+        await confirm_email_change(self._hasher, user, change.email, change.current_password)
         await self._ensure_unique(username=change.username, email=change.email, except_id=user.id)
         values = change.model_dump(
             exclude_unset=True, exclude_none=True, exclude={"current_password"}
@@ -399,6 +391,26 @@ async def add_user(
     uow.session.add(user)
     uow.record(UserRegistered(user_id=user.id, username=user.username))
     return user
+
+
+async def confirm_email_change(
+    hasher: PasswordHasher, user: User, email: str | None, current_password: str | None
+) -> None:
+    """One's own email changes only with one's password: the email receives reset links, and a
+    stolen session must not be able to redirect them (``/users/me`` and an administrator's edit
+    of their own account alike)."""
+    if email is None or email == user.email:
+        return
+    if not current_password:
+        raise InvalidInput(
+            "Confirm your password to change your email",
+            field="current_password",
+            code="password_confirmation_required",
+        )
+    if not await hasher.verify(user.password_hash, current_password):
+        raise InvalidInput(
+            "The current password is wrong", field="current_password", code="wrong_password"
+        )
 
 
 def apply_changes(target: object, values: dict[str, object]) -> list[str]:

@@ -32,6 +32,7 @@ from meeting_shared.services.meetings import (
     MeetingStatus,
     ParticipantRole,
     ParticipantState,
+    hold_meeting,
     load_for_manager,
     load_for_member,
     mark_live,
@@ -215,6 +216,9 @@ class AttendanceService:
             raise Forbidden("The invite link has been used up", code="invite_used_up")
 
     async def _check_capacity(self, meeting: Meeting, user_id: uuid.UUID) -> None:
+        # Count with the meeting held: concurrent joins count one after the other, each seeing
+        # those before it, so together they cannot pass max_participants.
+        await hold_meeting(self._uow, meeting.id)
         present = await self._db.scalar(
             select(func.count()).where(
                 Participant.meeting_id == meeting.id,

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Protocol, Self
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 from sqlalchemy import or_, select, update
 
-from meeting_shared.clock import utcnow
+from meeting_shared.clock import UtcDatetime, utcnow
 from meeting_shared.db.models import Meeting, Participant, Room
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -63,6 +63,7 @@ class ParticipantState(StrEnum):
 MANAGER_ROLES = frozenset({ParticipantRole.HOST, ParticipantRole.CO_HOST})
 CLOSED_STATUSES = frozenset({MeetingStatus.ENDED, MeetingStatus.CANCELLED})
 MAX_DURATION = timedelta(hours=24)
+DEFAULT_DURATION = timedelta(hours=1)
 MeetingPassword = Annotated[str, StringConstraints(min_length=4, max_length=64)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -100,10 +101,8 @@ class MeetingSettingsChange(BaseModel):
 class MeetingDraft(BaseModel):
     title: Title
     description: str = Field(default="", max_length=5000)
-    start_time: AwareDatetime | None = Field(default=None, description="Default: now")
-    end_time: AwareDatetime | None = Field(
-        default=None, description="Default: one hour after start"
-    )
+    start_time: UtcDatetime | None = Field(default=None, description="Default: now")
+    end_time: UtcDatetime | None = Field(default=None, description="Default: one hour after start")
     meeting_type: MeetingType = MeetingType.VIDEO
     password: MeetingPassword | None = None
     max_participants: int = Field(default=100, ge=2, le=1000)
@@ -115,8 +114,8 @@ class MeetingChange(BaseModel):
 
     title: Title | None = None
     description: str | None = Field(default=None, max_length=5000)
-    start_time: AwareDatetime | None = None
-    end_time: AwareDatetime | None = None
+    start_time: UtcDatetime | None = None
+    end_time: UtcDatetime | None = None
     meeting_type: MeetingType | None = None
     password: MeetingPassword | None = None
     max_participants: int | None = Field(default=None, ge=2, le=1000)
@@ -180,6 +179,18 @@ def check_schedule(start: datetime, end: datetime) -> None:
         )
 
 
+def default_end(start: datetime) -> datetime:
+    """The end of a meeting scheduled without one: an hour after it starts."""
+    try:
+        return start + DEFAULT_DURATION
+    except OverflowError as exc:  # a start in the last hour of the year 9999
+        raise InvalidInput(
+            "start_time leaves no room for the default one-hour meeting; give end_time",
+            field="start_time",
+            code="invalid_schedule",
+        ) from exc
+
+
 def meeting_settings(meeting: Meeting) -> MeetingSettings:
     return MeetingSettings.model_validate(meeting.settings or {})
 
@@ -196,6 +207,23 @@ async def membership(
         select(Participant).where(
             Participant.meeting_id == meeting_id, Participant.user_id == user_id
         )
+    )
+
+
+async def hold_meeting(uow: UnitOfWork, meeting_id: uuid.UUID) -> None:
+    """Serialise this transaction with others that hold the same meeting, until it ends.
+
+    A write to the meeting's row that changes nothing does it on both databases: PostgreSQL
+    locks the row (as ``SELECT ... FOR UPDATE`` would), SQLite takes its one write lock (it has
+    no row locks and ignores ``FOR UPDATE``; a plain read would not wait for other writers).
+    What the transaction reads afterwards includes every change committed by earlier holders.
+    """
+    await uow.session.execute(
+        update(Meeting)
+        .where(Meeting.id == meeting_id)
+        # Naming updated_at keeps its on-update default from firing: nothing changes.
+        .values(max_participants=Meeting.max_participants, updated_at=Meeting.updated_at)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -273,7 +301,7 @@ class MeetingService:
     async def create(self, actor: Actor, draft: MeetingDraft) -> MeetingView:
         now = utcnow()
         start = draft.start_time or now
-        end = draft.end_time or start + timedelta(hours=1)
+        end = draft.end_time or default_end(start)
         if start < now - timedelta(minutes=10):
             raise InvalidInput(
                 "start_time is in the past", field="start_time", code="start_in_past"

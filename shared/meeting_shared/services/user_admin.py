@@ -25,6 +25,7 @@ from meeting_shared.services.accounts import (
     add_user,
     apply_changes,
     close_account,
+    confirm_email_change,
     count_active_admins,
     ensure_unique_identity,
     require_user,
@@ -40,6 +41,11 @@ class UserAdminChange(BaseModel):
     email: Email | None = None
     display_name: DisplayName | None = None
     role: UserRole | None = None
+    current_password: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Your own password: required when you change your own email",
+    )
 
 
 class BanRequest(BaseModel):
@@ -47,10 +53,13 @@ class BanRequest(BaseModel):
 
 
 class UserAdminService:
-    def __init__(self, uow: UnitOfWork, *, revocations: SessionRevocations) -> None:
+    def __init__(
+        self, uow: UnitOfWork, *, revocations: SessionRevocations, hasher: PasswordHasher
+    ) -> None:
         self._uow = uow
         self._db = uow.session
         self._revocations = revocations
+        self._hasher = hasher
 
     async def list_users(
         self,
@@ -83,10 +92,14 @@ class UserAdminService:
 
     async def update_user(self, actor: Actor, user_id: uuid.UUID, change: UserAdminChange) -> User:
         user = await require_user(self._uow, user_id)
+        if user.id == actor.user_id:  # one's own account: the rules of /users/me apply
+            await confirm_email_change(self._hasher, user, change.email, change.current_password)
         await ensure_unique_identity(
             self._uow, username=change.username, email=change.email, except_id=user.id
         )
-        values = change.model_dump(exclude_unset=True, exclude_none=True)
+        values = change.model_dump(
+            exclude_unset=True, exclude_none=True, exclude={"current_password"}
+        )
         new_role = values.pop("role", None)
         changed = apply_changes(user, values)
         if changed:
