@@ -3,9 +3,11 @@
 
 A route's statuses follow from its parts, so route modules declare none of them:
 
-- its dependencies (``DEPENDENCY_ERRORS``): signing in gives 401, an administrator check 403, a
-  service its conflicts, lookups and rate limits;
-- its parameters: any gives 422, a path parameter 404, a body 413 (``BodyLimitMiddleware``);
+- its dependencies (``DEPENDENCY_ERRORS``, ``SERVICE_ERRORS``): signing in gives 401, an
+  administrator check 403, a service its refusals, lookups, conflicts and rate limits; its tag
+  (``TAG_ERRORS``) where routes use the container directly;
+- its parameters: any gives 422, a path parameter 404, a body 400 (unparsable) and 413
+  (``BodyLimitMiddleware``);
 - its method: unsafe requests signed in by cookie need a CSRF token (403, ``CsrfMiddleware``);
 - every operation may meet a backing service that is down (503).
 
@@ -87,11 +89,11 @@ _DESCRIPTIONS = {
     403: "Not allowed (role, meeting policy, or a missing CSRF token with cookie sign-in)",
     404: "No such resource, or not visible to the caller",
     409: "Conflicts with the resource's state",
-    501: "Not served by this installation (no model for it)",
     413: "The request body is too large",
     415: "The content type is not accepted",
     422: "The request is not valid",
     429: "Too many requests: wait Retry-After seconds",
+    501: "Not served by this installation (no model for it)",
     503: "A backing service is unavailable: retry after Retry-After seconds",
 }
 _RETRY_AFTER = {
@@ -99,8 +101,8 @@ _RETRY_AFTER = {
 }
 
 
-def route_errors(route: APIRoute) -> frozenset[int]:
-    """The error statuses ``route`` can answer with."""
+def route_errors(route: APIRoute, *, prefix: str) -> frozenset[int]:
+    """The error statuses ``route`` (included under ``prefix``) can answer with."""
     statuses = set(ALWAYS)
     methods = route.methods or set()
     dependants = [route.dependant, *_walk(route.dependant)]
@@ -118,7 +120,7 @@ def route_errors(route: APIRoute) -> frozenset[int]:
         statuses.add(404)
     if methods & {"POST", "PUT", "PATCH"} or any(d.body_params for d in dependants):
         statuses.update((400, 413))  # a body that cannot be parsed, or one over the limit
-    if methods & UNSAFE_METHODS and csrf_applies(route.path_format):
+    if methods & UNSAFE_METHODS and csrf_applies(prefix + route.path_format):
         statuses.add(403)
     return frozenset(statuses)
 
@@ -177,7 +179,7 @@ def build_openapi(app: FastAPI, routers: Sequence[APIRouter], prefix: str) -> di
                     continue
                 responses = operation.setdefault("responses", {})
                 responses.pop("422", None)
-                for status in sorted(route_errors(route)):
+                for status in sorted(route_errors(route, prefix=prefix)):
                     responses[str(status)] = _problem_response(status, responses.get(str(status)))
     app.openapi_schema = document
     return document
@@ -204,6 +206,7 @@ def install_openapi(
         f"script-src https://cdn.jsdelivr.net {hashes}; "
         "style-src https://cdn.jsdelivr.net 'unsafe-inline'; "
         "img-src 'self' data: https://fastapi.tiangolo.com; "
+        "font-src data: https://cdn.jsdelivr.net; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
 
