@@ -89,6 +89,7 @@ def production_settings(
         "s3_access_key": s3.access_key,
         "s3_secret_key": s3.secret_key,
         "jwt_secret": secrets.token_urlsafe(48),
+        "metrics_token": secrets.token_urlsafe(24),  # tests scrape /metrics with it
         "data_dir": data_dir,
         "web_dir": data_dir / "no-web",
         "argon2_time_cost": 1,

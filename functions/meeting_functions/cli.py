@@ -47,7 +47,8 @@ def serve(
         bool, typer.Option("--migrate/--no-migrate", help="Migrate first")
     ] = False,
 ) -> None:
-    """Run every function behind one local gateway (API, docs, health, metrics, web client)."""
+    """Run every function behind one local gateway (API, docs, health, web client; metrics on
+    METRICS_PORT)."""
     settings = get_settings()
     configure_logging(settings.log_level)
     if workers > 1 and not settings.uses_redis:
@@ -60,8 +61,14 @@ def serve(
             "a media node is one process: with several workers set EMBEDDED_MEDIA_NODE=false "
             "and run media nodes with `meeting sfu`"
         )
+    if workers > 1 and settings.metrics_port:
+        raise typer.BadParameter(
+            "METRICS_PORT serves one process's metrics: with several workers scrape each "
+            "worker's /metrics with METRICS_TOKEN, or run one worker per container"
+        )
     if migrate_first:
         migrations.upgrade(settings.database_url)
+    serve_metrics(settings)
     uvicorn.run(
         "meeting_functions.gateway:create_gateway",
         factory=True,
@@ -97,7 +104,7 @@ def relay() -> None:
 
 
 def serve_metrics(settings: Settings) -> None:
-    """Prometheus's /metrics on METRICS_PORT (HOST), for the commands that serve no HTTP."""
+    """Prometheus's /metrics on METRICS_PORT (HOST), apart from any public API port."""
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.host)
 
@@ -112,6 +119,7 @@ def sfu(
     One process uses one core: run one node per core, each with its own NODE_ID and port."""
     settings = get_settings()
     configure_logging(settings.log_level)
+    serve_metrics(settings)
     uvicorn.run(
         "meeting_sfu.app:create_sfu_app",
         factory=True,

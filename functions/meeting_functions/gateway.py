@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.convertors import Convertor, register_url_convertor
 
 from meeting_functions.ai.routes import ROUTERS as AI_ROUTERS
 from meeting_functions.http.app import create_function_app
@@ -19,6 +20,7 @@ from meeting_sfu.mixing import MixingWorker
 from meeting_sfu.signaling import SignalingNode
 from meeting_sfu.signaling import router as signaling_router
 from meeting_shared.container import Container
+from meeting_shared.metrics import install_metrics
 from meeting_shared.settings import Settings, get_settings
 
 _NO_CLIENT_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -52,26 +54,72 @@ def create_gateway(settings: Settings | None = None, container: Container | None
     if settings.embedded_recording_worker:  # and mixes recordings (ffmpeg, in a thread)
         app.state.background.append(MixingWorker(app.state.container).run)
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    _serve_web_client(app, settings.web_dir)
+    install_metrics(app, settings.metrics_token)
+    _serve_web_client(app, settings.web_dir, web_client_policy(settings))
     return app
 
 
-def _serve_web_client(app: FastAPI, web_dir: Path) -> None:
+class _ClientPath(Convertor[str]):
+    """Any path but the API's and the sockets': a wrong method on an API path must reach the
+    API's router (405 with ``Allow``), not the web client's catch-all (404)."""
+
+    regex = r"(?!(?:api|ws)(?:/|$)).*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("client_path", _ClientPath())
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def web_client_policy(settings: Settings) -> str:
+    """The web client's Content-Security-Policy: its own scripts and styles only, sockets to the
+    media nodes, uploads to and downloads from the blob store, and no framing (clickjacking)."""
+    signaling = sorted({_origin(node.signaling_url) for node in settings.media_nodes})
+    blobs = []
+    if settings.uses_s3:
+        endpoint = settings.s3_public_endpoint or settings.s3_endpoint
+        if endpoint:
+            blobs.append(_origin(endpoint))
+        else:  # AWS: virtual-host addresses
+            blobs.append(f"https://{settings.s3_bucket}.s3.{settings.s3_region}.amazonaws.com")
+    sources = " ".join(["'self'", *blobs])
+    directives = {
+        "default-src": "'none'",
+        "script-src": "'self'",
+        "style-src": "'self'",
+        "img-src": f"{sources} blob: data:",  # avatars and thumbnails, previews of picked files
+        "media-src": f"{sources} blob:",  # recordings, sounds
+        "connect-src": " ".join(["'self'", *signaling, *blobs]),
+        "font-src": "'self'",
+        "manifest-src": "'self'",
+        "form-action": "'self'",
+        "base-uri": "'none'",
+        "object-src": "'none'",
+        "frame-ancestors": "'none'",
+    }
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+def _serve_web_client(app: FastAPI, web_dir: Path, policy: str) -> None:
     """Static files of ``web/`` when built; unknown paths get ``index.html`` (client routing)."""
     root = web_dir.resolve()
+    headers = {"Content-Security-Policy": policy}
 
-    @app.get("/{path:path}", include_in_schema=False)
-    async def web_client(path: str, request: Request) -> Response:
-        if path.startswith(("api/", "ws/")):
-            raise HTTPException(status_code=404, detail="No such endpoint")
+    @app.get("/{path:client_path}", include_in_schema=False)
+    async def web_client(path: str) -> Response:
         index = root / "index.html"
         if not index.is_file():
-            return HTMLResponse(_NO_CLIENT_PAGE)
+            return HTMLResponse(_NO_CLIENT_PAGE, headers=headers)
         candidate = (root / path).resolve()
         if path and candidate.is_file() and candidate.is_relative_to(root):
-            return FileResponse(candidate)
-        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+            return FileResponse(candidate, headers=headers)
+        return FileResponse(index, headers={**headers, "Cache-Control": "no-cache"})

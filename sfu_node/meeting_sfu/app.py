@@ -13,13 +13,13 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 
 from meeting_sfu.signaling import SignalingNode
 from meeting_sfu.signaling import router as signaling_router
 from meeting_shared.background import running
 from meeting_shared.container import Container
+from meeting_shared.metrics import install_metrics
 from meeting_shared.outbox import OutboxFeed
 from meeting_shared.settings import Settings, get_settings
 from meeting_shared.telemetry import instrument_app
@@ -67,8 +67,6 @@ def create_sfu_app(settings: Settings | None = None, container: Container | None
         body = {"status": "ok" if healthy else "unavailable", "node": node.node_id, **checks}
         return JSONResponse(body, status_code=200 if healthy else 503)
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    install_metrics(app, settings.metrics_token)
 
     return app

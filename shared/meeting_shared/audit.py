@@ -15,7 +15,7 @@ from meeting_shared.events import Event, EventBus, EventData, stream_of
 from meeting_shared.services.pagination import Page, PageRequest, paginate
 
 # Fields that must not be copied into the log (sealed secrets travel in some events).
-SECRET_FIELDS = frozenset({"sealed_token"})
+SECRET_FIELDS = frozenset({"sealed_token", "sealed_email"})
 
 
 class AuditLog:

@@ -142,7 +142,13 @@ class Container:
             state, settings.ai_node_urls, stale_after=settings.ai_node_stale_seconds
         )
         if source in CONSUMING_ROLES:  # once per deployment's group, not in every process
-            notifier = Notifier(db=db, mailer=mailer, sealer=sealer, public_url=settings.public_url)
+            notifier = Notifier(
+                db=db,
+                mailer=mailer,
+                sealer=sealer,
+                public_url=settings.public_url,
+                reset_ttl=settings.password_reset_ttl_seconds,
+            )
             notifier.subscribe(bus)
             AuditLog(db).subscribe(bus)
             TranscriptRecorder(db).subscribe(bus)

@@ -138,12 +138,20 @@ class PasswordChanged(UserEvent):
     via_reset: bool = False
 
 
-class PasswordResetRequested(UserEvent):
-    """Carries the reset token sealed (encrypted) so it never rests in the outbox in clear."""
+class PasswordResetRequested(EventData):
+    """Someone asked for a reset link for an address, which may have no account: the reset-mail
+    consumer looks it up, so the request does the same work either way. The address travels
+    sealed (encrypted) and never rests in the outbox in clear."""
 
     event_type = "user.password_reset_requested"
-    sealed_token: str
-    expires_at: datetime
+    schema_version = 2  # 1 carried user_id, sealed_token and expires_at
+    sealed_email: str
+
+    def subject(self) -> str:
+        return "password-reset"
+
+    def key(self) -> str:
+        return "password-reset"
 
 
 # --- meetings ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 from contextvars import ContextVar
+from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -23,8 +24,9 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def json_log_handler(stream: TextIO) -> logging.Handler:
+    """A handler writing one JSON object a line to ``stream``, with the request and trace ids."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         JsonFormatter(
             "{asctime}{levelname}{name}{message}{request_id}{trace_id}",
@@ -33,6 +35,11 @@ def configure_logging(level: str = "INFO") -> None:
         )
     )
     handler.addFilter(_RequestIdFilter())
+    return handler
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = json_log_handler(sys.stderr)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

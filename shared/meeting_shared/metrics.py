@@ -8,14 +8,18 @@ keeps, when Prometheus scrapes (``MediaNodeCollector``).
 
 from __future__ import annotations
 
+import hmac
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 # Seconds: from a commit or a call to what followed, a few ms to many seconds.
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -167,3 +171,32 @@ class MediaNodeCollector(Collector):
 
 MEDIA_NODES = MediaNodeCollector()
 REGISTRY.register(MEDIA_NODES)
+
+
+# --- the scrape endpoint beside an HTTP API --------------------------------------------------
+
+
+def install_metrics(app: FastAPI, token: str) -> None:
+    """``/metrics`` on ``app``'s own port, for Prometheus only: it answers with
+    ``Authorization: Bearer <token>`` (METRICS_TOKEN), and is not served at all without a token
+    (scrape METRICS_PORT, which stays on the internal network, instead). The counters say how
+    the service is used, which is nobody else's business."""
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    expected = f"Bearer {token}".encode()
+
+    async def metrics(request: Request) -> Response:
+        if not token:
+            raise HTTPException(
+                404, "Metrics are not served on this port: see METRICS_PORT and METRICS_TOKEN"
+            )
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise HTTPException(
+                401, "Send METRICS_TOKEN as a Bearer token", {"WWW-Authenticate": "Bearer"}
+            )
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_route("/metrics", metrics, methods=["GET"], include_in_schema=False)

@@ -15,16 +15,20 @@ from meeting_shared.events import (
 )
 from meeting_shared.mail import Mail, Mailer
 from meeting_shared.security import Sealer
+from meeting_shared.services.accounts import issue_password_reset
 
 logger = logging.getLogger(__name__)
 
 
 class Notifier:
-    def __init__(self, *, db: Database, mailer: Mailer, sealer: Sealer, public_url: str) -> None:
+    def __init__(
+        self, *, db: Database, mailer: Mailer, sealer: Sealer, public_url: str, reset_ttl: int
+    ) -> None:
         self._db = db
         self._mailer = mailer
         self._sealer = sealer
         self._public_url = public_url
+        self._reset_ttl = reset_ttl
 
     def subscribe(self, bus: EventBus) -> None:
         bus.subscribe(
@@ -60,14 +64,18 @@ class Notifier:
         logger.info("invitation mail sent", extra={"user_id": str(invitee.id)})
 
     async def on_password_reset_requested(self, event: Event) -> None:
+        """The link for an address with an active account; nothing for any other address."""
         data = parse_event_data(event)
         assert isinstance(data, PasswordResetRequested)
         async with self._db.session() as session:
-            user = await session.get(User, data.user_id)
-        if user is None:
-            return
-        token = self._sealer.open(data.sealed_token)
-        link = f"{self._public_url}/reset-password?token={token}"
+            issued = await issue_password_reset(
+                session, self._sealer.open(data.sealed_email), ttl_seconds=self._reset_ttl
+            )
+            if issued is None:
+                return
+            await session.commit()
+        user, expires_at = issued.user, issued.expires_at
+        link = f"{self._public_url}/reset-password?token={issued.token}"
         await self._mailer.send(
             Mail(
                 to=user.email,
@@ -75,7 +83,7 @@ class Notifier:
                 text=(
                     f"Hello {user.display_name},\n\nSomeone asked to reset the password of your "
                     f"account. Open this link to choose a new one (it expires at "
-                    f"{data.expires_at:%Y-%m-%d %H:%M} UTC):\n\n{link}\n\n"
+                    f"{expires_at:%Y-%m-%d %H:%M} UTC):\n\n{link}\n\n"
                     "If it was not you, ignore this mail.\n"
                 ),
             )

@@ -65,8 +65,14 @@ class Settings(BaseSettings):
     metrics_port: int = Field(
         default=0,
         ge=0,
-        description="/metrics port of the commands without HTTP of their own (relay, recorder, "
-        "gpu-node); 0: none",
+        description="Port of a /metrics of its own (on HOST) for every command (serve, sfu, "
+        "relay, recorder, gpu-node): keep it off the public network; 0: none",
+    )
+    metrics_token: str = Field(
+        default="",
+        description="Bearer token that /metrics on the API or signaling port asks for; empty: "
+        "that /metrics is not served (use METRICS_PORT)",
+        repr=False,
     )
     api_gateway_base_path: str = Field(
         default="/", description="Stage prefix stripped from paths behind API Gateway"

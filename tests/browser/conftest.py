@@ -79,6 +79,9 @@ async def people(
     for person in made:
         (ARTIFACTS / f"console-{person.name}.log").write_text("\n".join(person.log) + "\n")
         await person.context.close()
+    # The client works under its Content-Security-Policy: Chromium reports what it refused.
+    refused = [line for person in made for line in person.log if "Content Security Policy" in line]
+    assert not refused, refused
 
 
 @pytest.fixture(scope="module")

@@ -55,6 +55,18 @@ async def eventually(
     raise AssertionError(f"{what} not reached within {seconds} s (last: {last!r})")
 
 
+async def wait_for_js(
+    page: Page, expression: str, *, arg: Any = None, timeout_ms: float = 30_000
+) -> Any:
+    """What ``page.wait_for_function`` does, without eval in the page: Playwright evaluates that
+    predicate with eval, which the client's Content-Security-Policy forbids (no 'unsafe-eval'),
+    while ``page.evaluate`` goes through the DevTools protocol, which the policy does not
+    govern."""
+    return await eventually(
+        lambda: page.evaluate(expression, arg), seconds=timeout_ms / 1000, what=expression
+    )
+
+
 @dataclass
 class Participant:
     """One person in one browser context."""
@@ -118,4 +130,4 @@ async def in_room(person: Participant) -> None:
     """Through the pre-join screen (camera preview, device choice) into the room."""
     await person.page.get_by_test_id("prejoin-join").click()
     await person.page.get_by_test_id("room").wait_for()
-    await person.page.wait_for_function("window.meetingSession?.status === 'joined'")
+    await wait_for_js(person.page, "window.meetingSession?.status === 'joined'")

@@ -14,7 +14,7 @@ import uuid
 import pytest
 from playwright.async_api import Browser, Locator
 
-from tests.browser.harness import ARTIFACTS, Factory, Participant, eventually
+from tests.browser.harness import ARTIFACTS, Factory, Participant, eventually, wait_for_js
 from tests.browser.test_room import flowing
 from tests.conftest import PASSWORD, LiveServer, UserSession
 
@@ -92,7 +92,7 @@ async def test_register_schedule_admit_meet_and_find_it_in_history(
     await toast.get_by_role("button", name="Review").click()
     await page.get_by_role("button", name=f"Admit {guest.user.username}").click()
     await guest.page.get_by_test_id("room").wait_for()
-    await guest.page.wait_for_function("window.meetingSession?.status === 'joined'")
+    await wait_for_js(guest.page, "window.meetingSession?.status === 'joined'")
 
     # --- they see and hear each other --------------------------------------------------------
     await flowing(host, guest)
@@ -122,9 +122,11 @@ async def test_register_schedule_admit_meet_and_find_it_in_history(
     await page.get_by_role("button", name="People").click()
     panel = page.get_by_test_id("people-panel")
     await panel.get_by_role("button", name=f"Mute {guest.user.username}").click()
-    await guest.page.wait_for_function("window.meetingSession.micOn === false")
-    await page.wait_for_function(
-        "(s) => document.querySelector(s)?.dataset.audioMuted === 'true'", arg=host.tile(guest)
+    await wait_for_js(guest.page, "window.meetingSession.micOn === false")
+    await wait_for_js(
+        page,
+        "(s) => document.querySelector(s)?.dataset.audioMuted === 'true'",
+        arg=host.tile(guest),
     )
 
     # --- the guest leaves; the host ends the meeting -------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 from playwright.async_api import Locator, Page
 
-from tests.browser.harness import Factory, Participant, eventually, in_room
+from tests.browser.harness import Factory, Participant, eventually, in_room, wait_for_js
 from tests.conftest import Api
 
 pytestmark = pytest.mark.integration
@@ -92,7 +92,7 @@ async def make_admin(api: Api, person: Participant) -> None:
 
 async def switch_to_chinese(page: Page) -> None:
     await page.get_by_test_id("language").select_option("zh-CN")
-    await page.wait_for_function("document.documentElement.lang === 'zh-CN'")
+    await wait_for_js(page, "document.documentElement.lang === 'zh-CN'")
 
 
 async def test_upload_see_download_and_delete_media(people: Factory, tmp_path: Path) -> None:

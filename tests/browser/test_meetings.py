@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Locator, Page
 
-from tests.browser.harness import Factory, Participant, eventually
+from tests.browser.harness import Factory, Participant, eventually, wait_for_js
 from tests.conftest import Api, LiveServer
 
 pytestmark = pytest.mark.integration
@@ -81,7 +81,7 @@ async def invite_link(host: Participant, meeting_id: str) -> str:
 
 async def in_room(person: Participant) -> None:
     await person.page.get_by_test_id("room").wait_for()
-    await person.page.wait_for_function("window.meetingSession?.status === 'joined'")
+    await wait_for_js(person.page, "window.meetingSession?.status === 'joined'")
 
 
 async def test_schedule_find_edit_and_cancel_a_meeting(people: Factory) -> None:
@@ -257,8 +257,8 @@ async def test_password_meeting_through_the_pre_join_screen(people: Factory) -> 
     page = guest.page
     await guest.sign_in(f"/join/{meeting_id}")
     await page.get_by_test_id("prejoin").wait_for()
-    await page.wait_for_function(
-        "document.querySelector('[data-testid=\"prejoin-video\"]')?.videoWidth > 0"
+    await wait_for_js(
+        page, "document.querySelector('[data-testid=\"prejoin-video\"]')?.videoWidth > 0"
     )
     levels: list[float] = await page.evaluate(LEVELS_JS)
     assert max(levels) > 0.02 and len(set(levels)) > 3, levels
@@ -293,7 +293,7 @@ async def test_password_meeting_through_the_pre_join_screen(people: Factory) -> 
     await page.get_by_role("button", name="Join").click()
     await in_room(guest)
     # The microphone and camera open alongside the socket: wait until they have.
-    await page.wait_for_function("window.meetingSession.localStream !== null")
+    await wait_for_js(page, "window.meetingSession.localStream !== null")
     state = await page.evaluate(
         "() => ({mic: window.meetingSession.micOn, camera: window.meetingSession.cameraOn})"
     )
@@ -340,8 +340,8 @@ async def test_lobby_denied_admitted_and_the_history(people: Factory) -> None:
     await dan.screenshot("meetings-10-form-zh")
     await dan.page.goto(link)
     await dan.page.get_by_test_id("prejoin").wait_for()
-    await dan.page.wait_for_function(
-        "document.querySelector('[data-testid=\"prejoin-video\"]')?.videoWidth > 0"
+    await wait_for_js(
+        dan.page, "document.querySelector('[data-testid=\"prejoin-video\"]')?.videoWidth > 0"
     )
     await dan.screenshot("meetings-11-prejoin-zh")
     await dan.page.get_by_role("button", name="加入", exact=True).click()
@@ -370,7 +370,7 @@ async def test_lobby_denied_admitted_and_the_history(people: Factory) -> None:
     await eventually(lambda: in_lobby(host, meeting_id, amy), 5, "Amy in the lobby")
     assert (await host.user.client.post(f"{lobby}/{amy.user_id}/admit")).status_code == 204
     await amy.page.get_by_test_id("room").wait_for(timeout=10_000)
-    await amy.page.wait_for_function("window.meetingSession?.status === 'joined'")
+    await wait_for_js(amy.page, "window.meetingSession?.status === 'joined'")
 
     # The host ends it: both find it in their history, Dan (never let in) does not.
     ended = await host.user.client.post(f"/api/v1/meetings/{meeting_id}/end")

@@ -22,6 +22,7 @@ from tests.browser.harness import (
     Participant,
     eventually,
     in_room,
+    wait_for_js,
     write_artifact,
 )
 from tests.conftest import Api, LiveServer
@@ -220,21 +221,23 @@ async def test_three_people_meet(people: Factory, api: Api) -> None:
     await ben.page.get_by_role("button", name="Turn camera off").click()
     for viewer in (host, ann):
         tile = viewer.page.locator(viewer.tile(ben))
-        await viewer.page.wait_for_function(
+        await wait_for_js(
+            viewer.page,
             "(s) => document.querySelector(s)?.dataset.audioMuted === 'true'"
             " && document.querySelector(s)?.dataset.videoMuted === 'true'",
             arg=viewer.tile(ben),
-            timeout=5000,
+            timeout_ms=5000,
         )
         assert await tile.get_by_test_id("tile-muted").is_visible()
     await host.screenshot("2-ben-muted")
     await ben.page.get_by_role("button", name="Unmute microphone").click()
     await ben.page.get_by_role("button", name="Turn camera on").click()
-    await host.page.wait_for_function(
+    await wait_for_js(
+        host.page,
         "(s) => document.querySelector(s)?.dataset.audioMuted === 'false'"
         " && document.querySelector(s)?.dataset.videoMuted === 'false'",
         arg=host.tile(ben),
-        timeout=5000,
+        timeout_ms=5000,
     )
 
     step("mute")
@@ -323,10 +326,11 @@ async def test_a_lost_connection_recovers_by_itself(
     connection.close(1012, "node restart")
 
     await ann.page.get_by_test_id("reconnecting").wait_for(timeout=5000)
-    await ann.page.wait_for_function(
+    await wait_for_js(
+        ann.page,
         "window.meetingSession !== window.firstSession"
         " && window.meetingSession.status === 'joined'",
-        timeout=10_000,
+        timeout_ms=10_000,
     )
     await asyncio.gather(flowing(host, ann), flowing(ann, host))  # both ways again
     await ann.screenshot("reconnected")

@@ -12,7 +12,7 @@ import asyncio
 
 import pytest
 
-from tests.browser.harness import Factory, Participant, eventually, in_room
+from tests.browser.harness import Factory, Participant, eventually, in_room, wait_for_js
 from tests.browser.test_room import flowing, invite_link
 from tests.conftest import Api
 
@@ -115,11 +115,12 @@ async def test_hands_roles_chat_history_and_unread(people: Factory, api: Api) ->
     assert bodies == [f"early {i}" for i in range(55)] + ["first from ann", "second from ann"]
     await ben.page.get_by_test_id("chat-older").wait_for(state="hidden")  # nothing older
     assert await ben.page.get_by_test_id("toggle-chat").inner_text() == "聊天"
-    await host.page.wait_for_function(
+    await wait_for_js(
+        host.page,
         "(name) => document.querySelector('[data-testid=room-announcer]').textContent"
         " === name + ' joined.'",
         arg=ben.user.username,
-        timeout=5000,
+        timeout_ms=5000,
     )
     await ben.page.locator(ben.tile(ann)).wait_for()
     await ben.page.get_by_test_id("toggle-people").click()
@@ -154,7 +155,7 @@ async def test_a_lobby_request_reaches_the_host_in_the_room(people: Factory, api
     await host.screenshot("lobby-2-panel")
     await entry.get_by_role("button", name=f"Admit {guest.user.username}").click()
     await guest.page.get_by_test_id("room").wait_for()  # the lobby turns into the room
-    await guest.page.wait_for_function("window.meetingSession?.status === 'joined'")
+    await wait_for_js(guest.page, "window.meetingSession?.status === 'joined'")
     await host.page.get_by_test_id("lobby-count").wait_for(state="hidden", timeout=5000)
     assert await host.page.get_by_test_id("lobby").is_hidden()
     await host.page.locator(host.tile(guest)).wait_for(timeout=5000)
@@ -241,8 +242,10 @@ async def test_switch_devices_then_end_for_all(people: Factory, api: Api) -> Non
     await microphones.select_option(label=third_mic)
     await eventually(lambda: switched("audio", third_mic, muted["id"]), 10, "another mic switch")
     assert not (await ann.page.evaluate(SENDING_JS, "audio"))["enabled"]
-    await host.page.wait_for_function(
-        "(s) => document.querySelector(s)?.dataset.audioMuted === 'true'", arg=host.tile(ann)
+    await wait_for_js(
+        host.page,
+        "(s) => document.querySelector(s)?.dataset.audioMuted === 'true'",
+        arg=host.tile(ann),
     )
 
     # The host ends the meeting for everyone, after confirming.

@@ -237,11 +237,16 @@ def test_the_gateway_and_media_node_serve_the_health_path(tmp_path: Path) -> Non
     from meeting_functions.gateway import create_gateway
     from meeting_sfu.app import create_sfu_app
 
-    settings = Settings.model_validate({"data_dir": tmp_path, "embedded_ai_node": False})
+    token = "a scrape token"
+    settings = Settings.model_validate(
+        {"data_dir": tmp_path, "embedded_ai_node": False, "metrics_token": token}
+    )
     for app in (create_gateway(settings), create_sfu_app(settings)):
         client = TestClient(app)  # in process, no lifespan: only the routes are asked
         assert client.get("/health").status_code in (200, 503)  # 503: a dependency down
-        assert "meeting_media_rooms" in client.get("/metrics").text
+        assert client.get("/metrics").status_code == 401
+        scraped = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert "meeting_media_rooms" in scraped.text
 
 
 def test_the_gpu_image_runs_the_ai_extra_on_cuda() -> None:
@@ -348,11 +353,13 @@ def test_prometheus_scrapes_each_metrics_port_of_the_stack(
     expected = set()
     for name, service in ours(services).items():
         env = environment(service)
-        if service["command"][1] in ("serve", "sfu"):
-            expected.add(f"{name}:{env['PORT']}")  # /metrics beside the API or signaling
-        for variable in ("METRICS_PORT", "AI_METRICS_PORT"):
-            if variable in env and service["command"][1] in ("recorder", "gpu-node"):
-                expected.add(f"{name}:{env[variable]}")
+        if service["command"][1] in ("serve", "sfu", "recorder", "gpu-node"):
+            # /metrics on a port of their own, never on the public API or signaling port.
+            assert "METRICS_TOKEN" not in env, name
+            assert int(env["METRICS_PORT"]) not in published(service, "tcp"), name
+            expected.add(f"{name}:{env['METRICS_PORT']}")
+        if "AI_METRICS_PORT" in env and service["command"][1] == "gpu-node":
+            expected.add(f"{name}:{env['AI_METRICS_PORT']}")
     assert targets == expected
     assert "prometheus" in services and published(services["prometheus"], "tcp") == {9090}
 

@@ -120,11 +120,12 @@ def gateway_image() -> Dockerfile:
 
 def test_the_gateway_image_migrates_serves_and_reports(tmp_path: Path) -> None:
     image = gateway_image()
-    port = free_port()
+    port, metrics_port = free_ports(2)
     env = process_env(
         image,
         tmp_path,
         PORT=str(port),
+        METRICS_PORT=str(metrics_port),
         EMBEDDED_MEDIA_NODE="false",
         EMBEDDED_AI_NODE="false",
         EMBEDDED_RECORDING_WORKER="false",
@@ -142,7 +143,10 @@ def test_the_gateway_image_migrates_serves_and_reports(tmp_path: Path) -> None:
         published = 'meeting_outbox_events_published_total{type="user.registered"} 1.0'
         handled = 'meeting_events_handled_total{consumer="meeting.gateway:audit"} 1.0'
         deadline = time.monotonic() + 10
-        while not {published, handled} <= set(metrics := scrape(f"{url}/metrics")):
+        # The business counters are on the metrics port only, not beside the public API.
+        assert httpx.get(f"{url}/metrics", timeout=10).status_code == 404
+        scraped = f"http://127.0.0.1:{metrics_port}/metrics"
+        while not {published, handled} <= set(metrics := scrape(scraped)):
             assert time.monotonic() < deadline, "\n".join(metrics)
             time.sleep(0.2)
         assert 'http_requests_total{method="GET",route="/health",status="200"}' in "".join(metrics)
@@ -156,15 +160,18 @@ def test_the_media_node_image_serves_signaling_health_and_forwarding_metrics(
     tmp_path: Path,
 ) -> None:
     image = dockerfiles()["media-node.Dockerfile"]
-    port = free_port()
+    port, metrics_port = free_ports(2)
     node = {"id": "media-1", "signaling_url": f"ws://127.0.0.1:{port}/ws/signaling"}
-    env = process_env(image, tmp_path, PORT=str(port), NODE_ID="media-1")
+    env = process_env(
+        image, tmp_path, PORT=str(port), NODE_ID="media-1", METRICS_PORT=str(metrics_port)
+    )
     env["MEDIA_NODES"] = json.dumps([node])
     migrate(gateway_image(), env)  # the media node's image has no migrate step of its own
     health = image.healthcheck()
     with running(image, image.cmd(), env, tmp_path) as process:
         wait_healthy(image, health, env, process)
-        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 404
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
         assert 'meeting_media_rooms{node="media-1"} 0.0' in metrics
         assert 'meeting_media_forwarded_packets_total{node="media-1"} 0.0' in metrics
     assert probe(image, health, env) != 0

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 
 async def scrape(api: Api) -> dict[str, float]:
     """This node's media samples, by name (published tracks by ``name:source``)."""
-    response = await api.client.get("/metrics")
+    token = api.server.settings.metrics_token
+    response = await api.client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     node = api.server.settings.node_id
     samples: dict[str, float] = {}

@@ -16,7 +16,9 @@ from meeting_functions.http.middleware import (
     BodyLimitMiddleware,
     CsrfMiddleware,
     RequestContextMiddleware,
+    SecurityHeadersMiddleware,
 )
+from meeting_functions.http.openapi import install_openapi
 from meeting_functions.http.problems import install_problem_handlers
 from meeting_shared.background import running
 from meeting_shared.container import Container
@@ -72,7 +74,7 @@ def create_function_app(
         title=title,
         version="1.0.0",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,
         redoc_url=None,
         lifespan=_lifespan,
         dependencies=[Depends(refuse_unstorable_text_input)],
@@ -84,6 +86,7 @@ def create_function_app(
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health)
+    install_openapi(app, routers, prefix=API_PREFIX, docs_path="/api/docs")
     app.add_middleware(CsrfMiddleware, csrf=app.state.container.csrf)
     # JSON bodies are small; the largest body a route reads whole is an avatar image.
     app.add_middleware(
@@ -98,5 +101,6 @@ def create_function_app(
         expose_headers=["X-Request-ID", "Retry-After"],
         max_age=600,
     )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

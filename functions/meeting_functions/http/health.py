@@ -33,7 +33,15 @@ async def _check(probe: Callable[[], Awaitable[None]]) -> dict[str, object]:
     return {"ok": True}
 
 
-@health.get("/health")
+@health.get(
+    "/health",
+    responses={
+        503: {
+            "description": "A dependency is down: the same body, the failing checks not ok",
+            "content": {"application/json": {}},
+        }
+    },
+)
 async def health_check(container: ContainerDep) -> JSONResponse:
     """200 when every dependency answers, 503 (with the failing ones) when not."""
     names = ("database", "state", "blobs", "media_tools")

@@ -11,14 +11,16 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from meeting_functions.http.problems import error_response
+from meeting_functions.http.problems import error_response, internal_error
 from meeting_shared.errors import Forbidden, PayloadTooLarge
 from meeting_shared.logging import request_id_var
 from meeting_shared.security import CsrfTokens
 
 logger = logging.getLogger("meeting.access")
+errors = logging.getLogger("meeting.errors")
 API_PREFIX = "/api/v1"
 
 REQUESTS = Counter("http_requests_total", "HTTP requests handled", ["method", "route", "status"])
@@ -46,21 +48,28 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status = 500
+        status_sent: int | None = None
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status_sent
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status_sent = message["status"]
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Here, not in Starlette's outermost error handler: the request id is still set, so
+            # the traceback's log line carries it, and the 500 is counted and timed.
+            errors.exception("unhandled error")
+            if status_sent is None:
+                await internal_error(Request(scope))(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             template = _route_template(scope)
             method = scope["method"]
+            status = 500 if status_sent is None else status_sent
             REQUESTS.labels(method, template, str(status)).inc()
             LATENCY.labels(method, template).observe(elapsed)
             if logger.isEnabledFor(logging.INFO):
@@ -105,6 +114,11 @@ CSRF_EXEMPT_PATHS = frozenset(
 )
 
 
+def csrf_applies(path: str) -> bool:
+    """Whether unsafe requests to ``path`` signed in by cookie must carry the CSRF token."""
+    return not (path in CSRF_EXEMPT_PATHS or path.startswith(CSRF_EXEMPT_PREFIXES))
+
+
 class CsrfMiddleware:
     """Unsafe requests authenticated by cookie must echo the CSRF cookie in ``X-CSRF-Token``.
 
@@ -138,8 +152,7 @@ class CsrfMiddleware:
 
     @staticmethod
     def _needs_check(scope: Scope) -> bool:
-        path: str = scope["path"]
-        if path in CSRF_EXEMPT_PATHS or path.startswith(CSRF_EXEMPT_PREFIXES):
+        if not csrf_applies(scope["path"]):
             return False
         headers = Headers(scope=scope)
         if headers.get("authorization", "").lower().startswith("bearer "):
@@ -155,10 +168,12 @@ def _cookies(headers: Headers) -> dict[str, Any]:
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over ``max_bytes`` before anything buffers them.
+    """Refuse request bodies over ``max_bytes`` with 413, before a route reads them.
 
-    A declared ``Content-Length`` over the limit gets 413 at once; a body without one is counted
-    as it streams. Signed blob uploads are exempt: the store enforces their signed size itself.
+    A declared ``Content-Length`` over the limit gets 413 at once. A body without one (chunked)
+    is read here, up to the limit, and handed on whole: refusing it halfway through a route's own
+    read would surface as the route's parse error (400), not as 413. Signed blob uploads are
+    exempt: the store enforces their signed size itself.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
@@ -169,22 +184,74 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(CSRF_EXEMPT_PREFIXES):
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await error_response(None, self._too_large())(scope, receive, send)
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            await self.app(scope, receive, send)  # the server stops at the declared length
             return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        body = bytearray()
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise self._too_large()
-            return message
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([message]), send)
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        whole: Message = {"type": "http.request", "body": bytes(body), "more_body": False}
+        await self.app(scope, _replay([whole], then=receive), send)
 
-        await self.app(scope, counted, send)
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        too_large = PayloadTooLarge(f"Request bodies may be at most {self.max_bytes} bytes")
+        await error_response(None, too_large)(scope, receive, send)
 
-    def _too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"Request bodies may be at most {self.max_bytes} bytes")
+
+def _replay(messages: list[Message], *, then: Receive | None = None) -> Receive:
+    """A ``receive`` that hands out ``messages`` first, then (for the disconnect) ``then``'s."""
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is None:
+            return {"type": "http.disconnect"}
+        return await then()
+
+    return receive
+
+
+# No page of ours may be framed (clickjacking), and an API answer is no document: it loads
+# nothing. Pages that do load things (the web client, the API docs) send their own policy.
+API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+_SECURITY_HEADERS = (
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", API_CONTENT_SECURITY_POLICY.encode()),
+)
+
+
+class SecurityHeadersMiddleware:
+    """Adds ``X-Frame-Options``, ``X-Content-Type-Options`` and a CSP to every HTTP answer
+    that does not set its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                present = {name.lower() for name, _ in headers}
+                headers.extend(item for item in _SECURITY_HEADERS if item[0] not in present)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

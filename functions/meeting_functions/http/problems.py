@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from meeting_shared.errors import Conflict, MeetingError, RateLimited, Unavailable
 
@@ -112,9 +113,30 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = _STATUS_CODES.get(exc.status_code, ("http_error", "Request failed"))
     detail = exc.detail if isinstance(exc.detail, str) else title
+    headers = exc.headers
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        detail = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
     return problem(
-        request, status=exc.status_code, code=code, title=title, detail=detail, headers=exc.headers
+        request, status=exc.status_code, code=code, title=title, detail=detail, headers=headers
     )
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (the router's own 405 names only
+    the first route it found there, and a path often has one route per method)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
@@ -124,8 +146,8 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, Unavailable("The database is not available"))
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("unhandled error", exc_info=exc)
+def internal_error(request: Request) -> JSONResponse:
+    """The answer to an error nobody handled (``RequestContextMiddleware`` logs it)."""
     return problem(
         request,
         status=500,
@@ -140,4 +162,3 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(Exception, _unexpected_error)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints
 from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from meeting_shared.clock import utcnow
 from meeting_shared.db.models import PasswordResetToken, RefreshToken, User
@@ -99,6 +100,31 @@ def check_password_strength(password: str, *, username: str, email: str) -> None
         raise InvalidInput(
             "The password is too easy to guess", field="password", code="weak_password"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedReset:
+    """A reset link's token (in clear, for the mail only) and whom it is for."""
+
+    user: User
+    token: str
+    expires_at: datetime
+
+
+async def issue_password_reset(
+    session: AsyncSession, email: str, *, ttl_seconds: int
+) -> IssuedReset | None:
+    """A new reset token for the active account of ``email`` (stored as its digest), or None
+    when the address has no active account. The caller commits."""
+    user = await session.scalar(select(User).where(User.email == _normalise_email(email)))
+    if user is None or user.status != UserStatus.ACTIVE:
+        return None
+    token = new_opaque_token()
+    expires_at = utcnow() + timedelta(seconds=ttl_seconds)
+    session.add(
+        PasswordResetToken(user_id=user.id, token_hash=token_digest(token), expires_at=expires_at)
+    )
+    return IssuedReset(user=user, token=token, expires_at=expires_at)
 
 
 class AccountService:
@@ -207,25 +233,14 @@ class AccountService:
     # --- password reset -----------------------------------------------------------------------
 
     async def request_password_reset(self, email: str, *, client_ip: str) -> None:
-        """Always answers the same way, so it does not reveal which emails have accounts."""
+        """Answers the same way, after the same work, whether or not the address has an account:
+        it only records the request (the address sealed). The reset-mail consumer looks the
+        account up and issues the link (``issue_password_reset``), off the request's path, so
+        neither the answer nor its timing tells which addresses have accounts."""
         email = _normalise_email(email)
         await self._limiter.check("password_reset", client_ip)
         await self._limiter.check("password_reset", f"email:{email}")
-        user = await self._db.scalar(select(User).where(User.email == email))
-        if user is None or user.status != UserStatus.ACTIVE:
-            return
-        token = new_opaque_token()
-        expires_at = utcnow() + timedelta(seconds=self._reset_ttl)
-        self._db.add(
-            PasswordResetToken(
-                user_id=user.id, token_hash=token_digest(token), expires_at=expires_at
-            )
-        )
-        self._uow.record(
-            PasswordResetRequested(
-                user_id=user.id, sealed_token=self._sealer.seal(token), expires_at=expires_at
-            )
-        )
+        self._uow.record(PasswordResetRequested(sealed_email=self._sealer.seal(email)))
         await self._uow.commit()
 
     async def confirm_password_reset(
