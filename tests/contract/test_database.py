@@ -210,7 +210,6 @@ async def test_account_rules_hold_on_both_databases(database: Database) -> None:
             ),
             sealer=Sealer("x" * 40),
             refresh_ttl=3600,
-            reset_ttl=3600,
         )
 
     async with database.session() as session:

@@ -167,7 +167,6 @@ async def account_service(uow: UowDep, container: ContainerDep) -> AccountServic
         limiter=container.limiter,
         sealer=container.sealer,
         refresh_ttl=settings.refresh_token_ttl_seconds,
-        reset_ttl=settings.password_reset_ttl_seconds,
     )
 
 

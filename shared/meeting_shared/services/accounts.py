@@ -140,7 +140,6 @@ class AccountService:
         limiter: RateLimiter,
         sealer: Sealer,
         refresh_ttl: int,
-        reset_ttl: int,
     ) -> None:
         self._uow = uow
         self._db = uow.session
@@ -150,7 +149,6 @@ class AccountService:
         self._limiter = limiter
         self._sealer = sealer
         self._refresh_ttl = refresh_ttl
-        self._reset_ttl = reset_ttl
 
     # --- registration and login ---------------------------------------------------------------
 
