@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import shutil
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +131,9 @@ def open_picture(
     ``Image.MAX_IMAGE_PIXELS``) would refuse giant headers at open, as ``PictureTooLarge`` too.
     """
     try:
-        image = Image.open(source, formats=formats)
+        with warnings.catch_warnings():  # our own limit below refuses or allows, not the warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(source, formats=formats)
     except Image.DecompressionBombError as exc:
         raise PictureTooLarge(None, None, max_pixels) from exc
     with image:
