@@ -335,7 +335,8 @@ class MediaSession:
         self._answer = asyncio.get_running_loop().create_future()
         self._send(SubscribeOffer(sdp=pc.localDescription.sdp, tracks=tracks))
         try:
-            await asyncio.wait_for(asyncio.shield(self._answer), ANSWER_TIMEOUT)
+            async with asyncio.timeout(ANSWER_TIMEOUT):  # not wait_for: it can swallow a cancel
+                await asyncio.shield(self._answer)
         except TimeoutError:
             self._send_error("answer_timeout", "No answer to the subscribe offer; rejoin")
             self.closed = True
