@@ -39,6 +39,8 @@ pytest_plugins = ["tests.services"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 GENEROUS_LIMIT = "100000/60"
+# A live server that takes longer to stop is stuck: the test fails, naming what waits.
+STOP_TIMEOUT_SECONDS = 60.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -155,6 +157,13 @@ def separate_redis_db(redis_url: str, db: int) -> str:
     return f"{redis_url.rsplit('/', 1)[0]}/{db}"
 
 
+def _where(task: asyncio.Task[Any]) -> str:
+    """A pending task's name and the line it waits at."""
+    frames = task.get_stack(limit=1)
+    line = f"{frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else "?"
+    return f"{task.get_name()} at {line}"
+
+
 async def start_live_server(settings: Settings) -> tuple[LiveServer, Callable[[], Awaitable[None]]]:
     """Serve the gateway with uvicorn in this event loop; returns the server and its stopper."""
     container = Container.build(settings)
@@ -181,7 +190,13 @@ async def start_live_server(settings: Settings) -> tuple[LiveServer, Callable[[]
 
     async def stop() -> None:
         server.should_exit = True
-        await task
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
+                await asyncio.shield(task)
+        except TimeoutError:
+            pending = sorted(_where(t) for t in asyncio.all_tasks() if not t.done())
+            task.cancel()
+            raise AssertionError(f"the gateway did not stop; waiting: {pending}") from None
 
     return LiveServer(
         url=f"http://127.0.0.1:{settings.port}", settings=settings, container=container, app=app

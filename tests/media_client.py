@@ -211,9 +211,10 @@ class MediaPeer:
         response = await user.client.post(f"/api/v1/meetings/{meeting_id}/join", json={})
         assert response.status_code == 200, response.text
         ticket = response.json()
-        socket = await connect(ticket["signaling_url"], origin=api.server.url)  # type: ignore[arg-type]
-        await socket.send(json.dumps({"type": "join", "v": 1, "token": ticket["join_token"]}))
-        snapshot = json.loads(await socket.recv())
+        async with asyncio.timeout(10):
+            socket = await connect(ticket["signaling_url"], origin=api.server.url)  # type: ignore[arg-type]
+            await socket.send(json.dumps({"type": "join", "v": 1, "token": ticket["join_token"]}))
+            snapshot = json.loads(await socket.recv())
         assert snapshot["type"] == "joined", snapshot
         return cls(socket, user, snapshot, relay_only, ticket["signaling_url"])
 
@@ -241,20 +242,21 @@ class MediaPeer:
         """Offer the publishing connection's current state to the SFU, wait for its answer."""
         assert self.publisher is not None
         pc = self.publisher
-        await pc.setLocalDescription(await pc.createOffer())
-        for transceiver, source in added or []:
-            self._sources[transceiver.mid] = source
-        self._published_answer = asyncio.get_running_loop().create_future()
-        await self.send(
-            type="publish_offer",
-            sdp=pc.localDescription.sdp,
-            tracks=[
-                {"mid": t.mid, "source": self._sources[t.mid]}
-                for t in pc.getTransceivers()
-                if t.direction == "sendonly"
-            ],
-        )
-        await asyncio.wait_for(self._published_answer, 10)
+        async with asyncio.timeout(15):  # gathering candidates, then the node's answer
+            await pc.setLocalDescription(await pc.createOffer())
+            for transceiver, source in added or []:
+                self._sources[transceiver.mid] = source
+            self._published_answer = asyncio.get_running_loop().create_future()
+            await self.send(
+                type="publish_offer",
+                sdp=pc.localDescription.sdp,
+                tracks=[
+                    {"mid": t.mid, "source": self._sources[t.mid]}
+                    for t in pc.getTransceivers()
+                    if t.direction == "sendonly"
+                ],
+            )
+            await self._published_answer
 
     async def next(
         self,
@@ -354,9 +356,10 @@ class MediaPeer:
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        with contextlib.suppress(Exception):
-            await self.socket.close()
-        self._reader.cancel()
-        for pc in (self.publisher, self.subscriber):
-            if pc is not None:
-                await pc.close()
+        async with asyncio.timeout(15):
+            with contextlib.suppress(Exception):
+                await self.socket.close()
+            self._reader.cancel()
+            for pc in (self.publisher, self.subscriber):
+                if pc is not None:
+                    await pc.close()

@@ -10,7 +10,6 @@ mixing) is taken again. Mixing runs ffmpeg in a thread, so the worker's process 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import tempfile
 import time
@@ -21,6 +20,7 @@ from sqlalchemy import and_, or_, select, update
 
 from meeting_sfu.media.remux import remux
 from meeting_shared import metrics
+from meeting_shared.background import wait_for_event
 from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
 from meeting_shared.db.models import Recording, TranscriptLine, User
@@ -65,8 +65,7 @@ class MixingWorker:
                 raise
             except Exception:
                 logger.exception("the mixing worker failed a round; trying again shortly")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), IDLE_SECONDS)
+            await wait_for_event(self._wake, IDLE_SECONDS)
             self._wake.clear()
 
     async def claim(self) -> Recording | None:

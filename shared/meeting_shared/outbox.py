@@ -4,7 +4,6 @@ follows the outbox for processes that only listen."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Iterable
@@ -12,6 +11,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, select, update
 
 from meeting_shared import metrics
+from meeting_shared.background import wait_for_event
 from meeting_shared.clock import utcnow
 from meeting_shared.db.engine import Database
 from meeting_shared.db.models import OutboxEvent
@@ -71,8 +71,7 @@ class OutboxRelay:
         """Relay forever: wake on notify or every ``poll_interval`` seconds; survive outages."""
         backoff = poll_interval
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            await wait_for_event(self._wake, backoff)
             self._wake.clear()
             try:
                 await self.drain()

@@ -10,6 +10,7 @@ import pytest
 from aiortc import RTCRtpSender
 from aiortc.rtp import RTCP_PSFB_PLI, RTCP_RTPFB_NACK, RtcpPsfbPacket, RtcpRtpfbPacket
 
+from meeting_sfu.media import session
 from tests.conftest import Api, UserSession
 from tests.media_client import MediaPeer, PatternTrack, ToneTrack
 
@@ -89,6 +90,58 @@ async def test_late_joiner_gets_tracks_and_departure_unpublishes(meeting: Meetin
     assert offer["tracks"] == []  # both m-lines idle now
 
 
+async def test_a_rejoining_publisher_is_decoded_by_a_subscriber_that_routes_by_ssrc(
+    meeting: Meeting,
+) -> None:
+    # aiortc binds the SSRCs a receiver is offered when it first starts and routes by them
+    # (then by payload type, which two videos share): a rejoiner's new SSRCs must come on
+    # m-lines of their own, not on the idle ones their old tracks left.
+    leaver, other = await meeting.guest("rejoiner"), await meeting.guest("stayer")
+    alice = await meeting.join(meeting.host)
+    carol = await meeting.join(other)
+    await _camera_and_mic(carol)
+    bob = await meeting.join(leaver)
+    await _camera_and_mic(bob)
+    assert await alice.wait_for_frames(leaver, "camera", 5) >= 5
+    assert await alice.wait_for_frames(leaver, "microphone", 5) >= 5
+
+    await bob.close()
+    for _ in range(2):
+        await alice.next("track_unpublished")
+    await alice.next("subscribe_offer", lambda f: len(f["tracks"]) == 2)  # only carol's left
+    await alice.next("participant_left")  # the node has marked them left: they may join again
+    bob = await meeting.join(leaver)
+    await _camera_and_mic(bob)
+    await alice.next(
+        "subscribe_offer", lambda f: sum(t["user_id"] == str(leaver.id) for t in f["tracks"]) == 2
+    )
+    camera, microphone = (alice.frames[(str(leaver.id), s)] for s in ("camera", "microphone"))
+    assert await alice.wait_for_frames(leaver, "camera", camera + 10) >= camera + 10
+    assert await alice.wait_for_frames(leaver, "microphone", microphone + 10) >= microphone + 10
+    before = alice.frames[(str(other.id), "camera")]
+    assert await alice.wait_for_frames(other, "camera", before + 5) >= before + 5
+
+
+async def test_idle_m_lines_carry_new_tracks_once_a_connection_has_enough(
+    meeting: Meeting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(session, "MAX_SUBSCRIBE_MLINES", 2)  # the SDP stays bounded
+    leaver = await meeting.guest("often")
+    alice, bob = await meeting.join(meeting.host), await meeting.join(leaver)
+    await _camera_and_mic(bob)
+    first = await alice.next("subscribe_offer", lambda f: len(f["tracks"]) == 2)
+    await bob.close()
+    await alice.next("participant_left")
+    bob = await meeting.join(leaver)
+    await _camera_and_mic(bob)
+    again = await alice.next("subscribe_offer", lambda f: len(f["tracks"]) == 2)
+    assert {t["mid"] for t in again["tracks"]} == {t["mid"] for t in first["tracks"]}
+    assert again["sdp"].count("m=") == 2
+    assert {t["track_id"] for t in again["tracks"]}.isdisjoint(
+        t["track_id"] for t in first["tracks"]
+    )
+
+
 async def test_screen_share_starts_and_stops(meeting: Meeting) -> None:
     guest = await meeting.guest("sharer")
     alice, bob = await meeting.join(meeting.host), await meeting.join(guest)
@@ -99,6 +152,7 @@ async def test_screen_share_starts_and_stops(meeting: Meeting) -> None:
     shared = await alice.next("track_published", lambda f: f["track"]["source"] == "screen")
     assert shared["track"]["source"] == "screen" and shared["user_id"] == str(guest.id)
     assert await alice.wait_for_frames(guest, "screen", 10) >= 10
+    screen_mid = next(m for m, t in alice.incoming.items() if t["source"] == "screen")
 
     assert bob.publisher is not None
     screen = next(t for t in bob.publisher.getTransceivers() if t.mid == "2")
@@ -108,6 +162,15 @@ async def test_screen_share_starts_and_stops(meeting: Meeting) -> None:
     assert stopped["track_id"] == shared["track"]["track_id"]
     before = alice.frames[(str(guest.id), "camera")]
     assert await alice.wait_for_frames(guest, "camera", before + 10) > before  # camera goes on
+
+    # Sharing again on the same transceiver sends the same SSRC: it comes back on its m-line.
+    await alice.next("subscribe_offer", lambda f: all(t["source"] != "screen" for t in f["tracks"]))
+    screen.direction = "sendonly"
+    await bob.renegotiate()
+    offer = await alice.next("subscribe_offer", lambda f: len(f["tracks"]) == 3)
+    assert next(t["mid"] for t in offer["tracks"] if t["source"] == "screen") == screen_mid
+    before = alice.frames[(str(guest.id), "screen")]
+    assert await alice.wait_for_frames(guest, "screen", before + 10) >= before + 10
 
 
 async def test_removed_participant_loses_media_at_once(meeting: Meeting) -> None:

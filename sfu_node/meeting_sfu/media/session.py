@@ -43,6 +43,9 @@ ANSWER_TIMEOUT = 15.0  # seconds a client has to answer a subscribe offer
 SPEAKER_TICK = 0.3
 REPORT_EVERY = 3  # ticks between receiver reports to publishers (about a second)
 MAX_PUBLISHED = 4  # microphone, camera, screen video and screen audio
+# M-lines on a subscribing connection before idle ones carry other SSRCs: an answer with this
+# many stays well under the 60 000 characters a subscribe_answer's SDP may have.
+MAX_SUBSCRIBE_MLINES = 32
 SOURCES_BY_KIND: dict[str, tuple[Source, ...]] = {
     "audio": ("microphone", "screen"),
     "video": ("camera", "screen"),
@@ -175,7 +178,7 @@ class MediaSession:
         self._tap: webrtc.RtpTap | None = None
         self.published: dict[str, PublishedTrack] = {}  # by mid of the publishing connection
         self.subscriptions: dict[str, _Subscription] = {}  # by track id
-        self._idle: list[RTCRtpTransceiver] = []  # negotiated inactive: free for the next track
+        self._idle: list[RTCRtpTransceiver] = []  # negotiated inactive, oldest first
         self._retiring: list[RTCRtpTransceiver] = []  # inactive from the next negotiation on
         self._dirty = False
         self._negotiation: asyncio.Task[None] | None = None
@@ -332,7 +335,8 @@ class MediaSession:
         self._answer = asyncio.get_running_loop().create_future()
         self._send(SubscribeOffer(sdp=pc.localDescription.sdp, tracks=tracks))
         try:
-            await asyncio.wait_for(asyncio.shield(self._answer), ANSWER_TIMEOUT)
+            async with asyncio.timeout(ANSWER_TIMEOUT):  # not wait_for: it can swallow a cancel
+                await asyncio.shield(self._answer)
         except TimeoutError:
             self._send_error("answer_timeout", "No answer to the subscribe offer; rejoin")
             self.closed = True
@@ -341,7 +345,7 @@ class MediaSession:
 
     def _assign(self, pc: RTCPeerConnection, subscription: _Subscription) -> None:
         track = subscription.track
-        transceiver = next((t for t in self._idle if t.kind == track.kind), None)
+        transceiver = self._reusable(pc, track)
         if transceiver is not None:
             self._idle.remove(transceiver)
         else:
@@ -356,6 +360,19 @@ class MediaSession:
         sender.on_started = _start_output(output)
         subscription.transceiver = transceiver
         subscription.output = output
+
+    def _reusable(self, pc: RTCPeerConnection, track: PublishedTrack) -> RTCRtpTransceiver | None:
+        """An idle m-line to carry ``track``, or None for a new one.
+
+        Clients may bind a receiver to the SSRCs it was first offered (aiortc routes by them, and
+        by payload type, which every video shares), so another SSRC on an m-line they know could
+        go nowhere: an idle m-line is taken again for the SSRC it carried before, and for another
+        only once the connection has ``MAX_SUBSCRIBE_MLINES``, which bounds the SDP."""
+        idle = [t for t in self._idle if t.kind == track.kind]
+        same = next((t for t in idle if webrtc.sender_of(t).ssrc == track.ssrc), None)
+        if same is not None or len(pc.getTransceivers()) < MAX_SUBSCRIBE_MLINES:
+            return same
+        return idle[0] if idle else None
 
     async def subscribe_answer(self, sdp: str) -> None:
         if self.subscriber is None or self._answer is None or self._answer.done():

@@ -153,6 +153,11 @@ class PacketSender:
     def replaceTrack(self, track: Any) -> None:
         self.track = track
 
+    @property
+    def ssrc(self) -> int:
+        """The SSRC this sender announces (and last carried, when idle)."""
+        return self._ssrc
+
     def carry(self, ssrc: int, track_id: str, stream_id: str) -> None:
         """From the next negotiation on, send the stream with this SSRC."""
         self._unregister()
