@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
+from aiortc import RTCPeerConnection
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -156,6 +158,52 @@ async def test_bad_frames_get_errors_and_the_node_keeps_serving(api: Api) -> Non
     await bystander.send(type="ping", id="still-here")
     assert (await bystander.next("pong"))["id"] == "still-here"
     await bystander.socket.close()
+
+
+async def test_unusable_offers_and_deep_nesting_get_their_documented_codes(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="meeting_sfu")
+    host = await api.user("host")
+    peer, _ = await connect_peer(api, host, (await api.meeting(host))["id"])
+    no_media = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+    await peer.send(type="publish_offer", sdp=no_media, tracks=[])
+    error = await peer.next("error")
+    assert (error["code"], error["in_reply_to"]) == ("invalid_sdp", "publish_offer"), error
+
+    client = RTCPeerConnection()
+    try:
+        client.addTransceiver("audio", direction="sendonly")
+        client.addTransceiver("video", direction="sendonly")
+        await client.setLocalDescription(await client.createOffer())
+        offer = client.localDescription.sdp
+        tracks = [{"mid": "0", "source": "microphone"}, {"mid": "1", "source": "camera"}]
+        # Without BUNDLE the node could not carry the second m-line: refused, not ignored.
+        unbundled = "".join(
+            line for line in offer.splitlines(keepends=True) if not line.startswith("a=group:")
+        )
+        await peer.send(type="publish_offer", sdp=unbundled, tracks=tracks)
+        error = await peer.next("error")
+        assert error["code"] == "invalid_sdp" and "BUNDLE" in error["message"], error
+        await peer.send(type="publish_offer", sdp=offer, tracks=tracks)  # the same, bundled
+        assert (await peer.next("publish_answer", seconds=10))["sdp"].startswith("v=0")
+    finally:
+        await client.close()
+
+    for text in (
+        "[" * 30000 + "]" * 30000,
+        '{"type": "chat", "body": ' + "[" * 20000 + "]" * 20000 + "}",
+    ):
+        await peer.socket.send(text)
+        assert (await peer.next("error"))["code"] == "invalid_json"
+    await peer.socket.send('{"type": 5}')
+    error = await peer.next("error")
+    assert (error["code"], error["in_reply_to"]) == ("unknown_type", None), error
+    await peer.send(type="ping", id="after")
+    assert (await peer.next("pong"))["id"] == "after"
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not failures, [r.getMessage() for r in failures]
+    await peer.socket.close()
 
 
 async def test_mute_hands_and_moderation(api: Api) -> None:
