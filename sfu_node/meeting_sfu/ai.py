@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ logger = logging.getLogger(__name__)
 SOURCE = "sfu"
 FACE_INTERVAL_SECONDS = 2.0  # each picture costs the publisher a keyframe (media.taps)
 ANNOUNCEMENT_URL_TTL = 300
+# Spoken announcements waiting for deletion: blob key -> when its URL expired (epoch seconds).
+ANNOUNCEMENTS_PENDING = "announcements:pending"
+ANNOUNCEMENTS_PENDING_TTL = 24 * 3600.0  # the record outlives every URL in it by far
 Tap = AudioTap | VideoSampler
 
 
@@ -255,14 +259,7 @@ class NodeAi:
         try:
             samples, rate = await self._container.ai.synthesize(text)
             key = f"announcements/{room.meeting_id}/{announcement_id}.wav"
-            blobs = self._container.blobs
-            await blobs.put(key, codec.to_wav(samples, rate), "audio/wav")
-            audio_url = await blobs.download_url(
-                key,
-                filename="announcement.wav",
-                content_type="audio/wav",
-                expires_in=ANNOUNCEMENT_URL_TTL,
-            )
+            audio_url = await self.store_spoken(key, codec.to_wav(samples, rate))
         except MeetingError:
             logger.warning("announcement not spoken", exc_info=True)
         room.broadcast(
@@ -274,6 +271,37 @@ class NodeAi:
                 audio_url=audio_url,
             )
         )
+
+    async def store_spoken(self, key: str, wav: bytes) -> str:
+        """Store a spoken announcement behind a URL valid ``ANNOUNCEMENT_URL_TTL`` seconds; the
+        WAV is deleted once the URL has expired (``sweep_announcements``)."""
+        expires = time.time() + ANNOUNCEMENT_URL_TTL
+        # Recorded before it is stored: no WAV outlives its URL unrecorded.
+        await self._container.state.hash_set(
+            ANNOUNCEMENTS_PENDING, key, repr(expires), ttl=ANNOUNCEMENTS_PENDING_TTL
+        )
+        blobs = self._container.blobs
+        await blobs.put(key, wav, "audio/wav")
+        return await blobs.download_url(
+            key,
+            filename="announcement.wav",
+            content_type="audio/wav",
+            expires_in=ANNOUNCEMENT_URL_TTL,
+        )
+
+    async def sweep_announcements(self, now: float | None = None) -> int:
+        """Delete the spoken announcements whose URLs have expired (whichever node stored them:
+        the record is shared); returns how many."""
+        now = time.time() if now is None else now
+        state = self._container.state
+        deleted = 0
+        for key, expires in (await state.hash_get_all(ANNOUNCEMENTS_PENDING)).items():
+            if float(expires) > now:
+                continue
+            await self._container.blobs.delete(key)
+            await state.hash_delete(ANNOUNCEMENTS_PENDING, key)
+            deleted += 1
+        return deleted
 
     def _spawn(self, job: Awaitable[None]) -> None:
         async def run() -> None:

@@ -16,6 +16,11 @@ from meeting_shared.services.rooms import ParticipantInfo, TrackInfo
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
+# Frames a client may send: bursts of FRAME_BURST, FRAME_RATE a second on average. Past that a
+# frame is refused (one ``rate_limited`` error per run of refusals); past another burst of
+# refusals the connection is closed (``CloseCode.TOO_MANY_FRAMES``).
+FRAME_RATE = 20.0
+FRAME_BURST = 100
 
 Sdp = Annotated[str, StringConstraints(min_length=10, max_length=60_000)]
 Mid = Annotated[str, StringConstraints(min_length=1, max_length=32)]
@@ -424,9 +429,11 @@ class CloseCode:
     MEETING_ENDED = 4000
     REMOVED = 4001
     REPLACED = 4002  # the same person joined from another connection
+    LEFT = 4003  # the participant left through the API (POST /meetings/{id}/leave)
     UNAUTHORIZED = 4401
     FORBIDDEN_ORIGIN = 4403
     NOT_HERE = 4404  # the meeting's room is on another node, or the meeting is over
     JOIN_TIMEOUT = 4408
     TOO_SLOW = 4429  # the client does not read fast enough
+    TOO_MANY_FRAMES = 1008  # policy violation: the client went on sending past FRAME_RATE
     MESSAGE_TOO_BIG = 1009

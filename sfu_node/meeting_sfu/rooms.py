@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketState
 
-from meeting_sfu.protocol import CloseCode
+from meeting_sfu.protocol import FRAME_BURST, FRAME_RATE, CloseCode
 from meeting_shared.services.rooms import ParticipantInfo, presence_key
 from meeting_shared.state import StateStore
 
@@ -22,12 +24,41 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 256  # frames queued for one client before it counts as too slow
+CLOSE_TIMEOUT = 5.0  # seconds a socket gets to take what precedes its close frame, and the close
 PRESENCE_TTL = 6 * 3600.0
+
+
+class FrameBudget:
+    """A token bucket over the frames one client sends: ``burst`` at once, then ``rate`` a
+    second; ``refused`` counts the frames refused since the last one let through."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._clock = clock
+        self._at = clock()
+        self.refused = 0
+
+    def take(self) -> bool:
+        """Whether one more frame may be handled now."""
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            self.refused = 0
+            return True
+        self.refused += 1
+        return False
 
 
 class Connection:
     """One participant's socket. Frames go out through a queue and one writer task, so a slow
-    client never blocks the sender (it is disconnected once its queue is full)."""
+    client never blocks the sender; once its queue is full the node drops it (``receive``
+    ends at once and the socket is closed with 4429 when it can take the close)."""
 
     def __init__(self, websocket: WebSocket, info: ParticipantInfo, meeting_id: uuid.UUID) -> None:
         self.websocket = websocket
@@ -35,29 +66,55 @@ class Connection:
         self.meeting_id = meeting_id
         self.closing_reason: str | None = None
         self.media: MediaSession | None = None
+        self.budget = FrameBudget(FRAME_RATE, FRAME_BURST)
         self._outbox: asyncio.Queue[str | tuple[int, str]] = asyncio.Queue(OUTBOX_LIMIT)
         self._writer = asyncio.create_task(self._write(), name=f"signaling-writer-{info.user_id}")
+        self._dropped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._closer: asyncio.Task[None] | None = None
 
     @property
     def user_id(self) -> uuid.UUID:
         return self.info.user_id
 
+    async def receive(self) -> Message | None:
+        """The client's next message; None once the node dropped the client. Waiting here also
+        lets the writers run between two frames of a burst, so that what one frame queued for
+        others is on its way before the next is handled."""
+        if self._dropped.done():
+            return None
+        receiving = asyncio.ensure_future(self.websocket.receive())
+        await asyncio.wait((receiving, self._dropped), return_when=asyncio.FIRST_COMPLETED)
+        if self._dropped.done():
+            receiving.cancel()
+            return None
+        return receiving.result()
+
     def send(self, frame: BaseModel) -> None:
         try:
             self._outbox.put_nowait(frame.model_dump_json())
         except asyncio.QueueFull:
-            self.close(CloseCode.TOO_SLOW, "too slow")
+            self._drop(CloseCode.TOO_SLOW, "too slow")
 
     def close(self, code: int, reason: str) -> None:
         """Send what is queued, then close with ``code`` (idempotent)."""
         if self.closing_reason is not None:
             return
         self.closing_reason = reason
-        with contextlib.suppress(asyncio.QueueFull):
+        try:
             self._outbox.put_nowait((code, reason))
-        if self._outbox.full():  # no room to close politely
-            self._writer.cancel()
-            asyncio.get_running_loop().create_task(self._close_now(code, reason))
+        except asyncio.QueueFull:  # no room to close politely
+            self._drop(code, reason)
+
+    def _drop(self, code: int, reason: str) -> None:
+        """Stop serving a client that does not take its frames: ``receive`` lets go now and the
+        close is sent as soon as the socket can take it (given up after ``CLOSE_TIMEOUT``)."""
+        if self._dropped.done():
+            return
+        if self.closing_reason is None:
+            self.closing_reason = reason
+        self._dropped.set_result(None)
+        self._writer.cancel()
+        self._closer = asyncio.get_running_loop().create_task(self._close_now(code, reason))
 
     async def _write(self) -> None:
         while True:
@@ -72,13 +129,20 @@ class Connection:
 
     async def _close_now(self, code: int, reason: str) -> None:
         if self.websocket.application_state != WebSocketState.DISCONNECTED:
-            with contextlib.suppress(Exception):
-                await self.websocket.close(code=code, reason=reason)
+            with contextlib.suppress(Exception):  # gone, or not reading (TimeoutError)
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await self.websocket.close(code=code, reason=reason)
 
     async def finish(self) -> None:
+        """The connection is over: a close the node queued is sent first (bounded), then the
+        writer stops."""
+        if self.closing_reason is not None and self._closer is None:
+            await asyncio.wait((self._writer,), timeout=CLOSE_TIMEOUT)
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
+        if self._closer is not None:
+            await self._closer
 
 
 MediaRoomFactory = Callable[["Room"], "MediaRoom"]

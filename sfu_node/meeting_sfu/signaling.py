@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, get_args
 
+import pydantic_core
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -30,6 +30,8 @@ from meeting_sfu.media.tracks import Bitrates, PublishedTrack, Source
 from meeting_sfu.media.traffic import RateMeter, Traffic
 from meeting_sfu.protocol import (
     CLIENT_FRAME,
+    FRAME_BURST,
+    FRAME_RATE,
     JOIN_FRAME,
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
@@ -93,6 +95,9 @@ from meeting_shared.events import (
 from meeting_shared.events import (
     MeetingEnded as MeetingEndedEvent,
 )
+from meeting_shared.events import (
+    ParticipantLeft as ParticipantLeftEvent,
+)
 from meeting_shared.services.actors import Actor, UserRole, UserStatus
 from meeting_shared.services.attendance import AttendanceService, RoleChange
 from meeting_shared.services.chat import ChatService, NewMessage
@@ -119,6 +124,14 @@ router = APIRouter()
 
 JOIN_TIMEOUT_SECONDS = 10.0
 RECENT_CHAT_IDS = 2048
+MAX_TYPE_ECHO = 64
+GOODBYE_CODES = (1000, 1001)  # a client closing with these left; any other ending is a drop
+# Why the node closed a connection it would not go on serving (a departure nobody recorded):
+TOO_SLOW = "too slow"
+TOO_MANY_FRAMES = "too many frames"
+FRAME_TOO_BIG = "frame too big"
+DROPPED = frozenset({"disconnected", TOO_SLOW, TOO_MANY_FRAMES, FRAME_TOO_BIG})
+LEFT_THROUGH_API = "left the meeting"
 
 
 class SignalingNode:
@@ -144,6 +157,7 @@ class SignalingNode:
         self._chat_sent: dict[uuid.UUID, None] = {}  # ids of recent chat messages sent to rooms
         bus = container.bus
         bus.subscribe(ParticipantRemoved.event_type, self._on_removed)
+        bus.subscribe(ParticipantLeftEvent.event_type, self._on_left)
         bus.subscribe(ParticipantRoleChanged.event_type, self._on_role_changed)
         bus.subscribe(MeetingEndedEvent.event_type, self._on_meeting_over)
         bus.subscribe(MeetingCancelled.event_type, self._on_meeting_over)
@@ -199,6 +213,7 @@ class SignalingNode:
                     await self.container.state.set(
                         stats_key(room.meeting_id), stats.model_dump_json(), ttl=3 * interval
                     )
+                await self.ai.sweep_announcements()
                 live = {t for r in self.rooms.rooms.values() for t in r.media.tracks}
                 for gone in self._track_samples.keys() - live:  # tracks that ended
                     del self._track_samples[gone]
@@ -392,32 +407,65 @@ class SignalingNode:
         return info, meeting
 
     async def _read(self, connection: Connection) -> str:
-        websocket = connection.websocket
+        """Handle the client's frames until the connection ends; returns how it ended: ``left``
+        (the client closed it with 1000 or 1001), ``disconnected``, or the node's closing
+        reason."""
         while True:
             try:
-                message = await websocket.receive()
+                message = await connection.receive()
             except (WebSocketDisconnect, RuntimeError):
                 return connection.closing_reason or "disconnected"
+            if message is None:  # dropped by the node: it did not read its frames
+                return connection.closing_reason or TOO_SLOW
             if message["type"] == "websocket.disconnect":
-                return connection.closing_reason or "disconnected"
+                if connection.closing_reason is not None:
+                    return connection.closing_reason
+                return "left" if message.get("code") in GOODBYE_CODES else "disconnected"
+            if not connection.budget.take():
+                if self._refuse(connection):
+                    return connection.closing_reason or TOO_MANY_FRAMES
+                continue
             text = message.get("text")
             if text is None:
                 connection.send(Error(code="invalid_frame", message="Frames are JSON text"))
                 continue
             if len(text) > MAX_FRAME_BYTES:
-                connection.close(CloseCode.MESSAGE_TOO_BIG, "frame too big")
-                return "disconnected"
+                connection.close(CloseCode.MESSAGE_TOO_BIG, FRAME_TOO_BIG)
+                return connection.closing_reason or FRAME_TOO_BIG
             await self._handle(connection, text)
 
+    @staticmethod
+    def _refuse(connection: Connection) -> bool:
+        """A frame over the client's budget is not handled: the first of a run gets an error,
+        a whole burst more closes the connection (True)."""
+        refused = connection.budget.refused
+        if refused == 1:
+            connection.send(
+                Error(
+                    code="rate_limited",
+                    message=f"Too many frames: at most {FRAME_RATE:g} a second "
+                    f"(bursts of {FRAME_BURST}); frames are dropped until then",
+                )
+            )
+        if refused <= FRAME_BURST:
+            return False
+        connection.close(CloseCode.TOO_MANY_FRAMES, TOO_MANY_FRAMES)
+        return True
+
     async def _handle(self, connection: Connection, text: str) -> None:
-        kind: str | None = None
         try:
-            raw = json.loads(text)
-            kind = raw.get("type") if isinstance(raw, dict) else None
+            # pydantic's parser, unlike json.loads, refuses deep nesting with a ValueError
+            # rather than a RecursionError.
+            raw = pydantic_core.from_json(text)
+        except ValueError:
+            connection.send(Error(code="invalid_json", message="Frames are JSON objects"))
+            return
+        kind = raw.get("type") if isinstance(raw, dict) else None
+        if not isinstance(kind, str) or len(kind) > MAX_TYPE_ECHO:
+            kind = None  # only a plausible frame type is echoed in ``in_reply_to``
+        try:
             frame = CLIENT_FRAME.validate_python(raw)
             await self._dispatch(connection, frame)
-        except json.JSONDecodeError:
-            connection.send(Error(code="invalid_json", message="Frames are JSON objects"))
         except (ValidationError, MeetingError) as exc:
             code, message = _describe(exc)
             connection.send(Error(code=code, message=message, in_reply_to=kind))
@@ -432,22 +480,27 @@ class SignalingNode:
             )
 
     async def _depart(self, connection: Connection, reason: str) -> None:
-        room = self.rooms.rooms.get(connection.meeting_id)
-        if room is not None and connection.media is not None:
-            await room.media.leave(connection.media)
-        was_current = await self.rooms.leave(connection)
-        if connection.meeting_id not in self.rooms.rooms:
-            self.ai.room_closed(connection.meeting_id)
-            await self.container.state.delete(stats_key(connection.meeting_id))
-        await connection.finish()
-        if not was_current:
-            return  # replaced by a newer connection of the same person
-        if reason in ("disconnected", "too slow"):
-            await self._mark_left(connection)  # first, so the API agrees with what others see
-        left_reason = "removed" if reason == "removed" else "left"
-        room = self.rooms.rooms.get(connection.meeting_id)
-        if room is not None:
-            room.broadcast(ParticipantLeft(user_id=connection.user_id, reason=left_reason))
+        try:
+            room = self.rooms.rooms.get(connection.meeting_id)
+            if room is not None and connection.media is not None:
+                await room.media.leave(connection.media)
+            was_current = await self.rooms.leave(connection)
+            if connection.meeting_id not in self.rooms.rooms:
+                self.ai.room_closed(connection.meeting_id)
+                await self.container.state.delete(stats_key(connection.meeting_id))
+            if not was_current:
+                return  # replaced by a newer connection of the same person
+            dropped = reason in DROPPED
+            if dropped or reason == "left":  # nothing recorded the departure yet
+                await self._mark_left(connection)  # first, so the API agrees with what others see
+            shown: Literal["left", "removed", "disconnected"] = (
+                "removed" if reason == "removed" else "disconnected" if dropped else "left"
+            )
+            room = self.rooms.rooms.get(connection.meeting_id)
+            if room is not None:
+                room.broadcast(ParticipantLeft(user_id=connection.user_id, reason=shown))
+        finally:
+            await connection.finish()
 
     async def _mark_left(self, connection: Connection) -> None:
         actor = _actor(connection)
@@ -517,6 +570,7 @@ class SignalingNode:
             case Announce(text=text):
                 async with self.container.db.read_session() as session:
                     await load_for_manager(self.container.unit_of_work(session), meeting_id, actor)
+                await self.container.limiter.check("ai", str(actor.user_id))  # as REST AI calls
                 await self.ai.announce(room, connection.user_id, connection.info.display_name, text)
             case StartRecording():
                 async with self.container.db.session() as session:
@@ -615,6 +669,23 @@ class SignalingNode:
         if target is not None:
             target.send(Removed(by=data.actor_id))
             target.close(CloseCode.REMOVED, "removed")
+
+    async def _on_left(self, event: Event) -> None:
+        """Someone left through the API (``POST .../leave``): their socket closes, which takes
+        their tracks away and tells the room, as a removal does."""
+        data = parse_event_data(event)
+        assert isinstance(data, ParticipantLeftEvent)
+        target = self.rooms.connection(data.meeting_id, data.user_id)
+        if target is None:
+            return  # the usual case: the event of a socket that closed itself
+        async with self.container.db.read_session() as session:
+            meeting = await session.get(Meeting, data.meeting_id)
+            participant = await session.get(Participant, target.info.participant_id)
+        if meeting is None or meeting.status != MeetingStatus.LIVE:
+            return  # the meeting ended: its own event closes every socket (4000)
+        if participant is not None and participant.state == ParticipantState.JOINED:
+            return  # joined again since: the event is older than this connection
+        target.close(CloseCode.LEFT, LEFT_THROUGH_API)
 
     async def _on_role_changed(self, event: Event) -> None:
         data = parse_event_data(event)

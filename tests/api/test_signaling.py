@@ -4,81 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+import logging
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from aiortc import RTCPeerConnection
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from meeting_sfu.protocol import CloseCode
 from meeting_shared.settings import MediaNode
-from tests.conftest import Api, UserSession
+from tests.api.signaling_client import Peer, connect_peer, invite, join_rest
+from tests.conftest import Api
 
 pytestmark = pytest.mark.integration
-
-
-class Peer:
-    """A signaling client: one participant's socket."""
-
-    def __init__(self, socket: ClientConnection, user: UserSession) -> None:
-        self.socket = socket
-        self.user = user
-
-    async def send(self, **frame: Any) -> None:
-        await self.socket.send(json.dumps(frame, default=str))
-
-    async def next(self, kind: str | None = None, seconds: float = 5.0) -> dict[str, Any]:
-        """The next frame (of ``kind``, skipping others)."""
-        async with asyncio.timeout(seconds):
-            while True:
-                frame: dict[str, Any] = json.loads(await self.socket.recv())
-                if kind is None or frame["type"] == kind:
-                    return frame
-
-    async def closed_with(self) -> int:
-        with pytest.raises(ConnectionClosed) as closed:
-            async with asyncio.timeout(5):
-                while True:
-                    await self.socket.recv()
-        assert closed.value.rcvd is not None
-        return closed.value.rcvd.code
-
-
-async def _join_rest(user: UserSession, meeting_id: str, **body: Any) -> dict[str, Any]:
-    response = await user.client.post(f"/api/v1/meetings/{meeting_id}/join", json=body)
-    assert response.status_code == 200, response.text
-    joined: dict[str, Any] = response.json()
-    return joined
-
-
-async def _connect(api: Api, user: UserSession, meeting_id: str) -> tuple[Peer, dict[str, Any]]:
-    ticket = await _join_rest(user, meeting_id)
-    socket = await connect(ticket["signaling_url"], origin=api.server.url)  # type: ignore[arg-type]
-    peer = Peer(socket, user)
-    await peer.send(type="join", v=1, token=ticket["join_token"])
-    snapshot = await peer.next()
-    assert snapshot["type"] == "joined", snapshot
-    return peer, snapshot
-
-
-async def _invite(host: UserSession, meeting_id: str, *users: UserSession) -> None:
-    for user in users:
-        invited = await host.client.post(
-            f"/api/v1/meetings/{meeting_id}/invites", json={"user_id": str(user.id)}
-        )
-        assert invited.status_code == 201
 
 
 async def test_join_snapshot_presence_and_departure(api: Api) -> None:
     host, guest = await api.user("host"), await api.user("guest")
     meeting = await api.meeting(host, settings={"mute_on_join": True})
-    await _invite(host, meeting["id"], guest)
-    host_peer, snapshot = await _connect(api, host, meeting["id"])
+    await invite(host, meeting["id"], guest)
+    host_peer, snapshot = await connect_peer(api, host, meeting["id"])
     assert snapshot["me"]["user_id"] == str(host.id) and snapshot["me"]["role"] == "host"
     assert snapshot["participants"] == [] and snapshot["meeting"]["id"] == meeting["id"]
     assert snapshot["me"]["audio_muted"] is False  # the host is not muted on join
 
-    guest_peer, guest_snapshot = await _connect(api, guest, meeting["id"])
+    guest_peer, guest_snapshot = await connect_peer(api, guest, meeting["id"])
     assert [p["user_id"] for p in guest_snapshot["participants"]] == [str(host.id)]
     assert guest_snapshot["me"]["audio_muted"] is True
     joined = await host_peer.next("participant_joined")
@@ -105,7 +55,7 @@ async def test_join_snapshot_presence_and_departure(api: Api) -> None:
 async def test_refuses_bad_tokens_foreign_origins_and_wrong_versions(api: Api) -> None:
     host = await api.user("host")
     meeting = await api.meeting(host)
-    ticket = await _join_rest(host, meeting["id"])
+    ticket = await join_rest(host, meeting["id"])
     url = ticket["signaling_url"]
     with pytest.raises(InvalidStatus) as refused:
         await connect(url, origin="https://evil.example")  # type: ignore[arg-type]
@@ -134,9 +84,9 @@ async def test_refuses_bad_tokens_foreign_origins_and_wrong_versions(api: Api) -
 async def test_chat_is_stamped_by_the_server_stored_and_broadcast(api: Api) -> None:
     host, guest = await api.user("host"), await api.user("guest")
     meeting = await api.meeting(host)
-    await _invite(host, meeting["id"], guest)
-    host_peer, _ = await _connect(api, host, meeting["id"])
-    guest_peer, _ = await _connect(api, guest, meeting["id"])
+    await invite(host, meeting["id"], guest)
+    host_peer, _ = await connect_peer(api, host, meeting["id"])
+    guest_peer, _ = await connect_peer(api, guest, meeting["id"])
     await guest_peer.send(type="chat", body="  hello everyone  ")
     for peer in (host_peer, guest_peer):
         chat = await peer.next("chat")
@@ -152,9 +102,9 @@ async def test_chat_is_stamped_by_the_server_stored_and_broadcast(api: Api) -> N
 async def test_chat_posted_through_the_api_reaches_the_room_once(api: Api) -> None:
     host, guest = await api.user("host"), await api.user("guest")
     meeting = await api.meeting(host)
-    await _invite(host, meeting["id"], guest)
-    host_peer, _ = await _connect(api, host, meeting["id"])
-    guest_peer, _ = await _connect(api, guest, meeting["id"])
+    await invite(host, meeting["id"], guest)
+    host_peer, _ = await connect_peer(api, host, meeting["id"])
+    guest_peer, _ = await connect_peer(api, guest, meeting["id"])
     posted = await guest.client.post(
         f"/api/v1/meetings/{meeting['id']}/messages", json={"body": "from the API"}
     )
@@ -184,8 +134,8 @@ async def test_chat_posted_through_the_api_reaches_the_room_once(api: Api) -> No
 
 async def test_bad_frames_get_errors_and_the_node_keeps_serving(api: Api) -> None:
     host, other_host = await api.user("host"), await api.user("other")
-    peer, _ = await _connect(api, host, (await api.meeting(host))["id"])
-    bystander, _ = await _connect(api, other_host, (await api.meeting(other_host))["id"])
+    peer, _ = await connect_peer(api, host, (await api.meeting(host))["id"])
+    bystander, _ = await connect_peer(api, other_host, (await api.meeting(other_host))["id"])
     cases = [
         ("{not json", "invalid_json"),
         ('["a", "list"]', "invalid_frame"),
@@ -210,13 +160,59 @@ async def test_bad_frames_get_errors_and_the_node_keeps_serving(api: Api) -> Non
     await bystander.socket.close()
 
 
+async def test_unusable_offers_and_deep_nesting_get_their_documented_codes(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="meeting_sfu")
+    host = await api.user("host")
+    peer, _ = await connect_peer(api, host, (await api.meeting(host))["id"])
+    no_media = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+    await peer.send(type="publish_offer", sdp=no_media, tracks=[])
+    error = await peer.next("error")
+    assert (error["code"], error["in_reply_to"]) == ("invalid_sdp", "publish_offer"), error
+
+    client = RTCPeerConnection()
+    try:
+        client.addTransceiver("audio", direction="sendonly")
+        client.addTransceiver("video", direction="sendonly")
+        await client.setLocalDescription(await client.createOffer())
+        offer = client.localDescription.sdp
+        tracks = [{"mid": "0", "source": "microphone"}, {"mid": "1", "source": "camera"}]
+        # Without BUNDLE the node could not carry the second m-line: refused, not ignored.
+        unbundled = "".join(
+            line for line in offer.splitlines(keepends=True) if not line.startswith("a=group:")
+        )
+        await peer.send(type="publish_offer", sdp=unbundled, tracks=tracks)
+        error = await peer.next("error")
+        assert error["code"] == "invalid_sdp" and "BUNDLE" in error["message"], error
+        await peer.send(type="publish_offer", sdp=offer, tracks=tracks)  # the same, bundled
+        assert (await peer.next("publish_answer", seconds=10))["sdp"].startswith("v=0")
+    finally:
+        await client.close()
+
+    for text in (
+        "[" * 30000 + "]" * 30000,
+        '{"type": "chat", "body": ' + "[" * 20000 + "]" * 20000 + "}",
+    ):
+        await peer.socket.send(text)
+        assert (await peer.next("error"))["code"] == "invalid_json"
+    await peer.socket.send('{"type": 5}')
+    error = await peer.next("error")
+    assert (error["code"], error["in_reply_to"]) == ("unknown_type", None), error
+    await peer.send(type="ping", id="after")
+    assert (await peer.next("pong"))["id"] == "after"
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not failures, [r.getMessage() for r in failures]
+    await peer.socket.close()
+
+
 async def test_mute_hands_and_moderation(api: Api) -> None:
     host, guest, third = await api.user("host"), await api.user("guest"), await api.user("third")
     meeting = await api.meeting(host)
-    await _invite(host, meeting["id"], guest, third)
-    host_peer, _ = await _connect(api, host, meeting["id"])
-    guest_peer, _ = await _connect(api, guest, meeting["id"])
-    third_peer, _ = await _connect(api, third, meeting["id"])
+    await invite(host, meeting["id"], guest, third)
+    host_peer, _ = await connect_peer(api, host, meeting["id"])
+    guest_peer, _ = await connect_peer(api, guest, meeting["id"])
+    third_peer, _ = await connect_peer(api, third, meeting["id"])
 
     await guest_peer.send(type="mute", video=True)
     updated = await host_peer.next("participant_updated")
@@ -255,9 +251,9 @@ async def test_mute_hands_and_moderation(api: Api) -> None:
 async def test_end_for_all_closes_every_socket(api: Api) -> None:
     host, guest = await api.user("host"), await api.user("guest")
     meeting = await api.meeting(host)
-    await _invite(host, meeting["id"], guest)
-    host_peer, _ = await _connect(api, host, meeting["id"])
-    guest_peer, _ = await _connect(api, guest, meeting["id"])
+    await invite(host, meeting["id"], guest)
+    host_peer, _ = await connect_peer(api, host, meeting["id"])
+    guest_peer, _ = await connect_peer(api, guest, meeting["id"])
     await guest_peer.send(type="end_meeting")
     assert (await guest_peer.next("error"))["code"] == "not_meeting_manager"
     await host_peer.send(type="end_meeting")
@@ -274,10 +270,10 @@ async def test_banned_or_deleted_accounts_are_dropped_and_told_why(api: Api) -> 
     admin, host = await api.admin(), await api.user("host")
     banned, deleted = await api.user("banned"), await api.user("deleted")
     meeting = await api.meeting(host)
-    await _invite(host, meeting["id"], banned, deleted)
-    host_peer, _ = await _connect(api, host, meeting["id"])
-    banned_peer, _ = await _connect(api, banned, meeting["id"])
-    deleted_peer, _ = await _connect(api, deleted, meeting["id"])
+    await invite(host, meeting["id"], banned, deleted)
+    host_peer, _ = await connect_peer(api, host, meeting["id"])
+    banned_peer, _ = await connect_peer(api, banned, meeting["id"])
+    deleted_peer, _ = await connect_peer(api, deleted, meeting["id"])
     users = "/api/v1/admin/users"
     assert (await admin.client.post(f"{users}/{banned.id}/ban", json={})).status_code == 200
     assert (await admin.client.delete(f"{users}/{deleted.id}")).status_code == 204
@@ -291,9 +287,9 @@ async def test_banned_or_deleted_accounts_are_dropped_and_told_why(api: Api) -> 
 async def test_a_removed_participants_old_ticket_no_longer_works(api: Api) -> None:
     host, guest = await api.user("host"), await api.user("guest")
     meeting = await api.meeting(host)
-    await _invite(host, meeting["id"], guest)
-    await _join_rest(host, meeting["id"])
-    ticket = await _join_rest(guest, meeting["id"])
+    await invite(host, meeting["id"], guest)
+    await join_rest(host, meeting["id"])
+    ticket = await join_rest(guest, meeting["id"])
     assert (
         await host.client.delete(f"/api/v1/meetings/{meeting['id']}/participants/{guest.id}")
     ).status_code == 204
@@ -316,7 +312,7 @@ async def test_rooms_go_to_live_nodes_and_move_when_a_node_dies(api: Api) -> Non
         await nodes.heartbeat(far, load=0)
         for _ in range(20):  # equal loads: each meeting prefers one node, stably
             meeting = await api.meeting(host)
-            ticket = await _join_rest(host, meeting["id"])
+            ticket = await join_rest(host, meeting["id"])
             if ticket["node_id"] == far.id:
                 break
         assert ticket["signaling_url"] == far.signaling_url
@@ -326,7 +322,7 @@ async def test_rooms_go_to_live_nodes_and_move_when_a_node_dies(api: Api) -> Non
             assert (await peer.next())["code"] == "wrong_node"
             assert await peer.closed_with() == CloseCode.NOT_HERE
         await nodes.forget(far.id)  # the far node stops beating
-        again = await _join_rest(host, meeting["id"])
+        again = await join_rest(host, meeting["id"])
         assert again["node_id"] == "local" and again["node_id"] != ticket["node_id"]
         room = (await host.client.get(f"/api/v1/meetings/{meeting['id']}/room")).json()
         assert room["node_id"] == "local"
@@ -337,7 +333,7 @@ async def test_rooms_go_to_live_nodes_and_move_when_a_node_dies(api: Api) -> Non
 async def test_a_join_token_opens_one_connection_only(api: Api) -> None:
     host = await api.user("host")
     meeting = await api.meeting(host)
-    ticket = await _join_rest(host, meeting["id"])
+    ticket = await join_rest(host, meeting["id"])
     first = await connect(ticket["signaling_url"], origin=api.server.url)  # type: ignore[arg-type]
     await first.send(json.dumps({"type": "join", "token": ticket["join_token"]}))
     assert json.loads(await first.recv())["type"] == "joined"
@@ -356,12 +352,12 @@ async def test_managers_in_the_room_hear_about_the_lobby(api: Api) -> None:
     late = await api.user("late")
     meeting = await api.meeting(host, settings={"require_approval": True})
     base = f"/api/v1/meetings/{meeting['id']}"
-    await _invite(host, meeting["id"], guest, knocker, late)
+    await invite(host, meeting["id"], guest, knocker, late)
     waiting = await guest.client.post(f"{base}/join", json={})
     assert waiting.status_code == 202, waiting.text
 
     # The host joins while the guest waits: who waits comes right after the snapshot.
-    host_peer, _ = await _connect(api, host, meeting["id"])
+    host_peer, _ = await connect_peer(api, host, meeting["id"])
     lobby = await host_peer.next("lobby")
     assert [(e["user_id"], e["display_name"]) for e in lobby["waiting"]] == [
         (str(guest.id), guest.username)
@@ -375,7 +371,7 @@ async def test_managers_in_the_room_hear_about_the_lobby(api: Api) -> None:
         "admitted": True,
         "by": str(host.id),
     }
-    guest_peer, _ = await _connect(api, guest, meeting["id"])
+    guest_peer, _ = await connect_peer(api, guest, meeting["id"])
 
     # Someone knocks: the host is told who and since when; the guest is not.
     asked = await knocker.client.post(f"{base}/join", json={})

@@ -192,6 +192,7 @@ class MediaSession:
             self.publisher = self._peer("publish")
         pc = self.publisher
         try:
+            webrtc.check_bundled(sdp)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except UNUSABLE_SDP as exc:
             raise MeetingError(f"The offer was not usable: {exc}", code="invalid_sdp") from exc
@@ -378,6 +379,7 @@ class MediaSession:
         if self.subscriber is None or self._answer is None or self._answer.done():
             raise MeetingError("No subscribe offer is waiting for an answer", code="no_offer")
         try:
+            webrtc.check_bundled(sdp)
             await self.subscriber.setRemoteDescription(
                 RTCSessionDescription(sdp=sdp, type="answer")
             )

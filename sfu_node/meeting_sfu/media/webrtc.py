@@ -310,6 +310,25 @@ class OfferedStream:
     audio_level_id: int | None
 
 
+def check_bundled(sdp: str) -> None:
+    """Raise ``ValueError`` unless ``sdp`` has audio or video m-lines, all in its BUNDLE group.
+
+    aiortc accepts either, but the node keeps one transport per connection (max-bundle): an
+    m-line outside the group would get no media, an SDP without any no transport at all."""
+    description = SessionDescription.parse(sdp)
+    media = [m for m in description.media if m.kind in ("audio", "video") and m.port != 0]
+    if not media:
+        raise ValueError("it has no audio or video m-line")
+    bundle = next((g for g in description.group if g.semantic == "BUNDLE"), None)
+    grouped = set(bundle.items) if bundle is not None else set()
+    outside = [str(m.rtp.muxId) for m in media if m.rtp.muxId not in grouped]
+    if outside:
+        raise ValueError(
+            f"m-lines {', '.join(outside)} are not in its BUNDLE group "
+            "(use bundlePolicy max-bundle)"
+        )
+
+
 def incoming_streams(offer_sdp: str, answer_sdp: str) -> tuple[list[OfferedStream], set[str]]:
     """Streams the offerer sends (with their negotiated codecs), and the mids it stopped."""
     offer = SessionDescription.parse(offer_sdp)

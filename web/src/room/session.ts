@@ -93,7 +93,7 @@ export interface StartState {
 }
 
 const PING_SECONDS = 20;
-const NOT_RECONNECTABLE = new Set([4000, 4001, 4002, 4403, 1009]);
+const NOT_RECONNECTABLE = new Set([4000, 4001, 4002, 4003, 4403, 1009]);
 const ANSWER_TIMEOUT_MS = 10_000;
 
 export function tileKey(userId: string, source: TileSource): string {
