@@ -503,9 +503,9 @@ class SignalingNode:
             await connection.finish()
 
     async def _mark_left(self, connection: Connection) -> None:
-        actor = _actor(connection)
+        actor, stay = _actor(connection), connection.info.joined_at
         with contextlib.suppress(MeetingError):
-            await self._attendance(lambda s: s.leave(actor, connection.meeting_id))
+            await self._attendance(lambda s: s.leave(actor, connection.meeting_id, stay=stay))
 
     # --- frames ----------------------------------------------------------------------------
 

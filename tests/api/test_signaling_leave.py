@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from websockets.asyncio.client import connect
 
 from meeting_sfu.protocol import CloseCode
-from tests.api.signaling_client import connect_peer, invite, join_rest
+from tests.api.signaling_client import Peer, connect_peer, invite, join_rest
 from tests.conftest import Api
 from tests.media.test_forwarding import Meeting
 from tests.media_client import PatternTrack, ToneTrack
@@ -65,3 +66,27 @@ async def test_an_old_leave_does_not_close_a_newer_connection(api: Api) -> None:
     assert await guest_peer.closed_with() == CloseCode.LEFT
     assert (await host_peer.next("participant_left"))["user_id"] == str(guest.id)
     await host_peer.socket.close()
+
+
+async def test_an_old_socket_that_ends_after_joining_again_leaves_the_new_stay(api: Api) -> None:
+    """A client reconnecting fast joins again through the API while its old socket is still
+    open, and that socket ends before the new one connects: the node must not mark the new
+    stay left (the new socket would then be refused as ``not_a_participant``)."""
+    host, guest = await api.user("host"), await api.user("guest")
+    meeting = await api.meeting(host)
+    await invite(host, meeting["id"], guest)
+    host_peer, _ = await connect_peer(api, host, meeting["id"])
+    old_peer, _ = await connect_peer(api, guest, meeting["id"])
+    ticket = await join_rest(guest, meeting["id"])  # the new stay begins
+    await old_peer.socket.close()
+    departed = await host_peer.next("participant_left")  # the old socket's end was handled
+    assert departed["user_id"] == str(guest.id)
+
+    socket = await connect(ticket["signaling_url"], origin=api.server.url)  # type: ignore[arg-type]
+    new_peer = Peer(socket, guest)
+    await new_peer.send(type="join", v=1, token=ticket["join_token"])
+    assert (await new_peer.next())["type"] == "joined"
+    people = (await host.client.get(f"/api/v1/meetings/{meeting['id']}/participants")).json()
+    assert {p["user_id"]: p["state"] for p in people}[str(guest.id)] == "joined"
+    for peer in (new_peer, host_peer):
+        await peer.socket.close()

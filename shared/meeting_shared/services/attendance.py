@@ -229,10 +229,17 @@ class AttendanceService:
         if (present or 0) >= meeting.max_participants:
             raise Conflict("The meeting is full", code="meeting_full")
 
-    async def leave(self, actor: Actor, meeting_id: uuid.UUID) -> None:
+    async def leave(
+        self, actor: Actor, meeting_id: uuid.UUID, *, stay: datetime | None = None
+    ) -> None:
+        """End the actor's stay in the meeting. With ``stay`` (when the ending stay began, as a
+        media node's connection knows it) a leave for an older stay changes nothing: the person
+        joined again since, and their new connection is on its way."""
         _, member = await load_for_member(self._uow, meeting_id, actor)
         if member.state != ParticipantState.JOINED:
             raise Conflict("You are not in this meeting", code="not_joined")
+        if stay is not None and member.joined_at is not None and member.joined_at != stay:
+            return
         member.state = ParticipantState.LEFT
         member.left_at = utcnow()
         self._uow.record(ParticipantLeft(meeting_id=meeting_id, user_id=actor.user_id))
