@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from meeting_sfu.media import session
 from meeting_sfu.signaling import SignalingNode
 from tests.browser.harness import (
     ARTIFACTS,
@@ -153,7 +154,12 @@ async def test_sign_in_start_a_meeting_and_errors_in_plain_words(people: Factory
     await guest.screenshot("error")
 
 
-async def test_three_people_meet(people: Factory, api: Api) -> None:
+async def test_three_people_meet(
+    people: Factory, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # New tracks get new m-lines until a connection has MAX_SUBSCRIBE_MLINES; five here, so
+    # that the host's screen share at the end reuses an idle m-line on Ann's connection.
+    monkeypatch.setattr(session, "MAX_SUBSCRIBE_MLINES", 5)
     host, ann, ben = await people("host"), await people("ann"), await people("ben")
     everyone = [host, ann, ben]
     meeting = await api.meeting(host.user, title="Browser room")
@@ -267,8 +273,9 @@ async def test_three_people_meet(people: Factory, api: Api) -> None:
 
     step("leave")
 
-    # The host shares a screen. The SFU reuses an m-line that carried Ben's media for it: Ann's
-    # page must map it to the host's screen now, not to Ben.
+    # The host shares a screen. Ann's connection has its five m-lines, so the SFU reuses one
+    # that carried Ben's media for it: Ann's page must map it to the host's screen now, not to
+    # Ben.
     await host.page.get_by_role("button", name="Share your screen").click()
     await first_frame_ms(ann, host, "screen")
     await flowing(ann, host, "screen")
