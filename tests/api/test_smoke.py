@@ -100,6 +100,7 @@ async def test_pages_and_answers_cannot_be_framed(api: Api) -> None:
     for path in ("/", "/meetings/some-page", "/api/v1/csrf-token", "/api/v1/no-such-thing"):
         response = await api.client.get(path)
         assert response.headers["x-frame-options"] == "DENY", path
+        assert response.headers["referrer-policy"] == "no-referrer", path  # invite links
         policy = response.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in policy, path
         assert "default-src 'none'" in policy, path

@@ -227,17 +227,19 @@ def _replay(messages: list[Message], *, then: Receive | None = None) -> Receive:
 
 # No page of ours may be framed (clickjacking), and an API answer is no document: it loads
 # nothing. Pages that do load things (the web client, the API docs) send their own policy.
+# No Referer leaves either: a page's address can hold an invite token (/join/{id}?invite=...).
 API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 _SECURITY_HEADERS = (
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
     (b"content-security-policy", API_CONTENT_SECURITY_POLICY.encode()),
 )
 
 
 class SecurityHeadersMiddleware:
-    """Adds ``X-Frame-Options``, ``X-Content-Type-Options`` and a CSP to every HTTP answer
-    that does not set its own."""
+    """Adds ``X-Frame-Options``, ``X-Content-Type-Options``, ``Referrer-Policy`` and a CSP to
+    every HTTP answer that does not set its own."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
