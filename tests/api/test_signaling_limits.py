@@ -8,12 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
 import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +22,8 @@ from websockets.exceptions import ConnectionClosed
 
 from meeting_sfu.ai import ANNOUNCEMENT_URL_TTL, ANNOUNCEMENTS_PENDING
 from meeting_sfu.protocol import FRAME_BURST, FRAME_RATE, CloseCode
-from meeting_shared.db.migrate import upgrade
-from meeting_shared.settings import Settings
 from tests.api.signaling_client import connect_peer, invite, join_rest
 from tests.conftest import (
-    GENEROUS_LIMIT,
     Api,
     LiveServer,
     UserSession,
@@ -44,38 +39,10 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-async def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    """The gateway on embedded backends, as `make run` starts it (no AI node)."""
-    data_dir = tmp_path_factory.mktemp("embedded")
-    settings = Settings(
-        _env_file=None,
-        environment="test",
-        port=free_port(),
-        data_dir=data_dir,
-        web_dir=data_dir / "no-web",
-        jwt_secret=secrets.token_urlsafe(48),
-        argon2_time_cost=1,
-        argon2_memory_kib=8192,
-        argon2_parallelism=1,
-        rate_limit_login=GENEROUS_LIMIT,
-        rate_limit_login_ip=GENEROUS_LIMIT,
-        rate_limit_register=GENEROUS_LIMIT,
-        rate_limit_chat=GENEROUS_LIMIT,
-        ice_host_addresses=["127.0.0.1"],
-        embedded_ai_node=False,
-        log_level="WARNING",
-    )
-    with ThreadPoolExecutor(max_workers=1) as pool:  # Alembic runs an event loop of its own
-        pool.submit(upgrade, settings.database_url).result()
-    server, stop = await start_live_server(settings)
-    yield server
-    await stop()
-
-
 @pytest.fixture(params=["embedded", "production"])
 def server(request: pytest.FixtureRequest) -> LiveServer:
-    name = "embedded_server" if request.param == "embedded" else "live_server"
+    # The embedded backends, as `make run` keeps them: tests/api/conftest.py's SQLite gateway.
+    name = "sqlite_server" if request.param == "embedded" else "live_server"
     live: LiveServer = request.getfixturevalue(name)
     return live
 
