@@ -69,7 +69,7 @@ from meeting_sfu.protocol import (
     StopRecording,
     SubscribeAnswer,
 )
-from meeting_sfu.recording import NodeRecordings
+from meeting_sfu.recording.node import NodeRecordings
 from meeting_sfu.rooms import Connection, Room, RoomRegistry
 from meeting_shared import metrics
 from meeting_shared.clock import utcnow
@@ -145,7 +145,7 @@ class SignalingNode:
         self.rates = RateMeter(self.traffic)
         self.rooms = RoomRegistry(container.state, node_id, self._media_room)
         self.ai = NodeAi(container, node_id, self.rooms)
-        self.recordings = NodeRecordings(container, node_id, self.rooms)
+        self.recordings = NodeRecordings.from_container(container, node_id, self.rooms)
         self._track_samples: dict[str, tuple[float, int]] = {}  # bytes in at the last heartbeat
         self._chat_sent: dict[uuid.UUID, None] = {}  # ids of recent chat messages sent to rooms
         bus = container.bus
