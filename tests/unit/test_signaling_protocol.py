@@ -7,7 +7,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from meeting_sfu.protocol import CLIENT_FRAME, JOIN_FRAME, RemoveParticipant, SendChat
+from meeting_sfu.protocol import CLIENT_FRAME, JOIN_FRAME, RemoveParticipantFrame, SendChatFrame
 from meeting_sfu.schema import SCHEMA_PATH, render
 
 pytestmark = pytest.mark.unit
@@ -20,9 +20,9 @@ def test_committed_schema_matches_the_models() -> None:
 def test_frames_parse_by_type_and_refuse_extras() -> None:
     target = uuid.uuid4()
     frame = CLIENT_FRAME.validate_json(f'{{"type": "remove_participant", "user_id": "{target}"}}')
-    assert frame == RemoveParticipant(type="remove_participant", user_id=target)
+    assert frame == RemoveParticipantFrame(type="remove_participant", user_id=target)
     chat = CLIENT_FRAME.validate_python({"type": "chat", "body": "  hi  "})
-    assert isinstance(chat, SendChat) and chat.body == "hi"
+    assert isinstance(chat, SendChatFrame) and chat.body == "hi"
     with pytest.raises(ValidationError):
         CLIENT_FRAME.validate_python({"type": "chat", "body": "hi", "sender": "someone else"})
     with pytest.raises(ValidationError):
