@@ -51,11 +51,10 @@ from meeting_shared.services.rate_limits import RateLimiter
 logger = logging.getLogger(__name__)
 
 MAX_TYPE_ECHO = 64
-Handler = Callable[[Connection, Any], Awaitable[None]]
 
 
 class FrameHandlers:
-    """The table from client frame type to its handler, and the handling of one frame."""
+    """The handling of one client frame, and a handler per frame type (``HANDLERS``)."""
 
     def __init__(
         self,
@@ -71,25 +70,6 @@ class FrameHandlers:
         self._ai = ai
         self._open_services = open_services
         self._limiter = limiter
-        self.table: dict[type[BaseModel], Handler] = {
-            PingFrame: self.ping,
-            SendChatFrame: self.chat,
-            SetMuteFrame: self.mute,
-            RaiseHandFrame: self.raise_hand,
-            MuteParticipantFrame: self.mute_participant,
-            RemoveParticipantFrame: self.remove_participant,
-            ChangeRoleFrame: self.change_role,
-            AdmitFromLobbyFrame: self.admit,
-            DenyFromLobbyFrame: self.deny,
-            PublishOfferFrame: self.publish_offer,
-            SubscribeAnswerFrame: self.subscribe_answer,
-            IceCandidateFrame: self.candidate,
-            SetEmotionCuesFrame: self.set_emotion_cues,
-            AnnounceFrame: self.announce,
-            StartRecordingFrame: self.start_recording,
-            StopRecordingFrame: self.stop_recording,
-            EndMeetingFrame: self.end_meeting,
-        }
 
     async def handle(self, connection: Connection, text: str) -> None:
         """Parse one frame and act on it; whatever fails is answered with an ``error`` frame."""
@@ -105,7 +85,7 @@ class FrameHandlers:
             kind = None  # only a plausible frame type is echoed in ``in_reply_to``
         try:
             frame = CLIENT_FRAME.validate_python(raw)
-            await self.table[type(frame)](connection, frame)
+            await HANDLERS[type(frame)](self, connection, frame)
         except (ValidationError, MeetingError) as exc:
             code, message = describe(exc)
             connection.send(ErrorFrame(code=code, message=message, in_reply_to=kind))
@@ -217,6 +197,30 @@ class FrameHandlers:
     async def stop_recording(self, connection: Connection, frame: StopRecordingFrame) -> None:
         async with self._open_services() as services:
             await services.recordings.stop(connection.actor, connection.meeting_id)
+
+
+Handler = Callable[[FrameHandlers, Connection, Any], Awaitable[None]]
+
+# The handler of each client frame type (a test checks that every type has one).
+HANDLERS: dict[type[BaseModel], Handler] = {
+    PingFrame: FrameHandlers.ping,
+    SendChatFrame: FrameHandlers.chat,
+    SetMuteFrame: FrameHandlers.mute,
+    RaiseHandFrame: FrameHandlers.raise_hand,
+    MuteParticipantFrame: FrameHandlers.mute_participant,
+    RemoveParticipantFrame: FrameHandlers.remove_participant,
+    ChangeRoleFrame: FrameHandlers.change_role,
+    AdmitFromLobbyFrame: FrameHandlers.admit,
+    DenyFromLobbyFrame: FrameHandlers.deny,
+    PublishOfferFrame: FrameHandlers.publish_offer,
+    SubscribeAnswerFrame: FrameHandlers.subscribe_answer,
+    IceCandidateFrame: FrameHandlers.candidate,
+    SetEmotionCuesFrame: FrameHandlers.set_emotion_cues,
+    AnnounceFrame: FrameHandlers.announce,
+    StartRecordingFrame: FrameHandlers.start_recording,
+    StopRecordingFrame: FrameHandlers.stop_recording,
+    EndMeetingFrame: FrameHandlers.end_meeting,
+}
 
 
 def _media(connection: Connection) -> MediaSession:
