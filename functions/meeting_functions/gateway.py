@@ -17,8 +17,8 @@ from meeting_functions.media.routes import ROUTERS as MEDIA_ROUTERS
 from meeting_functions.meeting.routes import ROUTERS as MEETING_ROUTERS
 from meeting_functions.user.routes import ROUTERS as USER_ROUTERS
 from meeting_sfu.recording.mixing import MixingWorker
-from meeting_sfu.signaling import SignalingNode
-from meeting_sfu.signaling import router as signaling_router
+from meeting_sfu.signaling.node import SignalingNode
+from meeting_sfu.signaling.node import router as signaling_router
 from meeting_shared.container import Container
 from meeting_shared.metrics import install_metrics
 from meeting_shared.settings import Settings, get_settings

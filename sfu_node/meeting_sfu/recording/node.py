@@ -25,8 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from meeting_sfu.media.tracks import PublishedTrack
-from meeting_sfu.protocol import RecordingFailed as RecordingFailedFrame
-from meeting_sfu.protocol import RecordingState
+from meeting_sfu.protocol import RecordingFailedFrame, RecordingStateFrame
 from meeting_sfu.recording.recorder import CapturedTrack, TrackRecorder, read_captured
 from meeting_sfu.rooms import Room, RoomRegistry
 from meeting_shared.blobs import BlobStore
@@ -65,8 +64,8 @@ class RoomRecording:
     names: dict[uuid.UUID, str] = field(default_factory=dict)
     stopping: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def state(self) -> RecordingState:
-        return RecordingState(
+    def state(self) -> RecordingStateFrame:
+        return RecordingStateFrame(
             active=True,
             recording_id=self.recording_id,
             started_by=self.started_by,
@@ -119,9 +118,9 @@ class NodeRecordings:
     def rooms_recording(self) -> int:
         return len(self._active)
 
-    def state(self, meeting_id: uuid.UUID) -> RecordingState:
+    def state(self, meeting_id: uuid.UUID) -> RecordingStateFrame:
         active = self._active.get(meeting_id)
-        return active.state() if active is not None else RecordingState(active=False)
+        return active.state() if active is not None else RecordingStateFrame(active=False)
 
     # --- tracks ---------------------------------------------------------------------------
 
@@ -218,7 +217,7 @@ class NodeRecordings:
         del self._active[data.meeting_id]
         room = self._rooms.rooms.get(data.meeting_id)
         if room is not None:
-            room.broadcast(RecordingState(active=False))
+            room.broadcast(RecordingStateFrame(active=False))
         for recorder in list(active.recorders.values()):
             self._finish(active, recorder)
         active.recorders.clear()
@@ -282,7 +281,7 @@ class NodeRecordings:
             del self._active[data.meeting_id]
             for recorder in active.recorders.values():
                 self._finish(active, recorder)
-            room.broadcast(RecordingState(active=False))
+            room.broadcast(RecordingStateFrame(active=False))
         frame = RecordingFailedFrame(recording_id=data.recording_id, reason=data.reason)
         for connection in list(room.connections.values()):
             if connection.info.role in MANAGER_ROLES:
