@@ -366,6 +366,9 @@ export interface Caption {
   type: "caption";
   user_id: string;
 }
+/**
+ * How a line sounded (VADER on its text): stored with the line, sent with its caption.
+ */
 export interface LineEmotion {
   label: "positive" | "neutral" | "negative";
   /**
