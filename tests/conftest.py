@@ -1,5 +1,5 @@
 """Shared fixtures: the whole gateway on a real loopback port, backed by real PostgreSQL, Redis
-and SeaweedFS (started by ``tests.services``), plus helpers to act as users."""
+and SeaweedFS (started by ``tests.harness.process``), plus helpers to act as users."""
 
 from __future__ import annotations
 
@@ -29,12 +29,12 @@ from meeting_shared.container import Container
 from meeting_shared.db.migrate import upgrade
 from meeting_shared.settings import Settings
 from tests.ai_nodes import AiNodeProcess, ai_node_process
-from tests.services import libpq_url
+from tests.harness.process import libpq_url
 
 if TYPE_CHECKING:
-    from tests.services import S3Config
+    from tests.harness.process import S3Config
 
-pytest_plugins = ["tests.services"]
+pytest_plugins = ["tests.harness.process"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"

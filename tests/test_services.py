@@ -13,7 +13,7 @@ import redis
 from botocore.exceptions import ClientError
 from psycopg import sql
 
-from tests.services import S3Config, libpq_url
+from tests.harness.process import S3Config, libpq_url
 
 pytestmark = pytest.mark.integration
 

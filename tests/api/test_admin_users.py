@@ -25,7 +25,7 @@ from tests.conftest import (
     production_settings,
     start_live_server,
 )
-from tests.services import S3Config
+from tests.harness.process import S3Config
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,8 @@ from tests.conftest import (
     separate_redis_db,
     start_live_server,
 )
+from tests.harness.process import S3Config
 from tests.photos import photo
-from tests.services import S3Config
 from tests.speech import hibari_speech, resample, wav_bytes, word_error_rate
 
 pytestmark = pytest.mark.integration

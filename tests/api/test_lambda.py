@@ -40,7 +40,7 @@ from meeting_shared.settings import get_settings
 from tests.ai_nodes import AiNodeProcess
 from tests.api.problems import expect_problem
 from tests.conftest import GENEROUS_LIMIT, PASSWORD
-from tests.services import S3Config
+from tests.harness.process import S3Config
 
 pytestmark = pytest.mark.integration
 

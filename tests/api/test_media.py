@@ -26,7 +26,7 @@ from meeting_shared.db.models import MediaFile
 from tests.conftest import Api, UserSession, free_port, production_settings, start_live_server
 
 if TYPE_CHECKING:
-    from tests.services import S3Config
+    from tests.harness.process import S3Config
 
 pytestmark = pytest.mark.integration
 

@@ -34,7 +34,7 @@ from tests.conftest import (
 )
 
 if TYPE_CHECKING:
-    from tests.services import S3Config
+    from tests.harness.process import S3Config
 
 pytestmark = pytest.mark.integration
 

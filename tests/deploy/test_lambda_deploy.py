@@ -26,7 +26,7 @@ from meeting_shared.security import TokenService
 from meeting_shared.settings import Settings
 from scripts import deploy, emulator
 from tests.conftest import PASSWORD, create_database, drop_database, free_port, separate_redis_db
-from tests.services import S3Config
+from tests.harness.process import S3Config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

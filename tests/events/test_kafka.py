@@ -40,8 +40,8 @@ from tests.conftest import (
     separate_redis_db,
     start_live_server,
 )
+from tests.harness.process import S3Config, start_kafka
 from tests.media.test_forwarding import eventually
-from tests.services import S3Config, start_kafka
 
 pytestmark = pytest.mark.integration
 

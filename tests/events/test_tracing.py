@@ -37,7 +37,7 @@ from tests.conftest import (
     separate_redis_db,
     start_live_server,
 )
-from tests.services import S3Config
+from tests.harness.process import S3Config
 from tests.speech import espeak_speech
 
 pytestmark = pytest.mark.integration

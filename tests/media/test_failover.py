@@ -20,8 +20,8 @@ from tests.conftest import (
     separate_redis_db,
     start_live_server,
 )
+from tests.harness.process import S3Config
 from tests.media_client import MediaPeer, PatternTrack, ToneTrack
-from tests.services import S3Config
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """Throwaway PostgreSQL, Redis and S3 (SeaweedFS) servers for tests and benchmarks.
 
-Loaded as a pytest plugin (``pytest_plugins = ["tests.services"]`` in tests/conftest.py), it
+Loaded as a pytest plugin (``pytest_plugins = ["tests.harness.process"]`` in tests/conftest.py), it
 provides the session-scoped fixtures ``postgres_url``, ``redis_url`` and ``s3_config``. Each one
 starts a private server on free 127.0.0.1 ports under a temporary directory and stops it when the
 session ends, unless an override variable points at an existing server:
