@@ -11,7 +11,9 @@ import pytest
 
 from meeting_shared.db.migrate import upgrade
 from meeting_shared.settings import Settings
-from tests.conftest import GENEROUS_LIMIT, Api, LiveServer, free_port, start_live_server
+from tests.harness.ports import free_port
+from tests.support.api import Api
+from tests.support.live_server import GENEROUS_LIMIT, LiveServer, start_live_server
 
 
 @pytest.fixture(scope="session")

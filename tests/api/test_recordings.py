@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from meeting_shared.clock import utcnow
 from meeting_shared.db.models import Recording, Room
-from tests.conftest import Api, UserSession
+from tests.support.api import Api, UserSession
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -12,32 +11,10 @@ from typing import Any, TypeVar
 
 from playwright.async_api import BrowserContext, Page
 
-from tests.conftest import REPO_ROOT, UserSession
+from tests.support.api import UserSession
+from tests.support.paths import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "var" / "test-artifacts" / "browser"
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-
-# Headless Chromium that never reaches for the network (Playwright adds --headless and a fresh
-# profile), with a fake camera, microphone and screen granted without prompts, loopback ICE
-# candidates (the SFU listens on 127.0.0.1 in tests), and none of the timer throttling a
-# background page gets. Each participant also gets a browser context of its own.
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--use-fake-device-for-media-stream=fps=30",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--autoplay-policy=no-user-gesture-required",
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-]
-
 T = TypeVar("T")
 
 

@@ -16,7 +16,8 @@ import pytest
 from playwright.async_api import Locator, Page
 
 from tests.browser.harness import Factory, Participant, eventually, wait_for_js
-from tests.conftest import Api, LiveServer
+from tests.support.api import Api
+from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.integration
 

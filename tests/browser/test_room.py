@@ -26,7 +26,8 @@ from tests.browser.harness import (
     wait_for_js,
     write_artifact,
 )
-from tests.conftest import Api, LiveServer
+from tests.support.api import Api
+from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.browser.harness import Factory, Participant, eventually, in_room, wait_for_js
 from tests.browser.test_room import flowing, invite_link
-from tests.conftest import Api
+from tests.support.api import Api
 
 pytestmark = pytest.mark.integration
 

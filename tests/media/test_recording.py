@@ -19,9 +19,9 @@ from prometheus_client import REGISTRY
 from meeting_shared.db.models import Recording
 from meeting_shared.recording.mixer import probe
 from meeting_shared.services.recordings import stored_tracks, tracks_of
-from tests.conftest import Api
-from tests.media.test_forwarding import Meeting, eventually
-from tests.media_client import PatternTrack, SpeechTrack, ToneTrack, speech
+from tests.support.api import Api
+from tests.support.media_client import Meeting, PatternTrack, SpeechTrack, ToneTrack, speech
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
