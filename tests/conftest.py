@@ -4,13 +4,15 @@ and SeaweedFS (started by the ``tests.harness`` plugin); the helpers they use li
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import pytest_asyncio
 
 from meeting_shared.db.migrate import upgrade
 from tests.harness.ports import free_port, free_ports
@@ -24,6 +26,7 @@ from tests.support.live_server import (
     start_live_server,
 )
 from tests.support.paths import REPO_ROOT
+from tests.support.tasks import cancel_all, describe, leaked_tasks
 
 if TYPE_CHECKING:
     from tests.harness.seaweedfs import S3Config
@@ -37,6 +40,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=str(REPO_ROOT / "web" / "dist"),
         help="built web client the live server serves (default: web/dist, built by `make web`)",
     )
+
+
+_TEST_LOOP = pytest.StashKey[asyncio.AbstractEventLoop]()
+_TASKS_BEFORE = pytest.StashKey[set[asyncio.Task[Any]]]()
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_tasks(request: pytest.FixtureRequest) -> None:
+    """Every async test gets the leak check (sync tests have no loop running to leak into)."""
+    if pytest_asyncio.is_async_test(request.node):
+        request.getfixturevalue("_task_leak_check")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """The snapshot is taken once every fixture is set up, so what they started never counts,
+    not even a session fixture set up late (``request.getfixturevalue`` in a function one)."""
+    loop = item.stash.get(_TEST_LOOP, None)
+    if loop is not None:
+        item.stash[_TASKS_BEFORE] = asyncio.all_tasks(loop)
+
+
+@pytest.fixture
+async def _task_leak_check(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Fail a test whose body leaves tasks running once its fixtures are torn down (they get
+    ``LEAK_GRACE_SECONDS`` to end, as a handler whose socket just closed does)."""
+    request.node.stash[_TEST_LOOP] = asyncio.get_running_loop()
+    yield
+    before = request.node.stash.get(_TASKS_BEFORE, None)
+    if before is None:  # the set-up failed: the body never ran
+        return
+    leaked = await leaked_tasks(before)
+    if leaked:
+        await cancel_all(leaked)
+        names = "\n  ".join(sorted(describe(task) for task in leaked))
+        pytest.fail(f"{request.node.nodeid} left tasks running:\n  {names}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

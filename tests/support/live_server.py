@@ -18,6 +18,7 @@ from meeting_sfu.protocol import MAX_FRAME_BYTES
 from meeting_shared.container import Container
 from meeting_shared.settings import Settings
 from tests.harness.ports import free_port
+from tests.support.tasks import describe
 
 if TYPE_CHECKING:
     from tests.harness.seaweedfs import S3Config
@@ -81,13 +82,6 @@ class LiveServer:
         return self.settings.data_dir / "mail" / "outbox.jsonl"
 
 
-def _where(task: asyncio.Task[Any]) -> str:
-    """A pending task's name and the line it waits at."""
-    frames = task.get_stack(limit=1)
-    line = f"{frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else "?"
-    return f"{task.get_name()} at {line}"
-
-
 async def start_live_server(settings: Settings) -> tuple[LiveServer, Callable[[], Awaitable[None]]]:
     """Serve the gateway with uvicorn in this event loop; returns the server and its stopper."""
     container = Container.build(settings)
@@ -118,7 +112,7 @@ async def start_live_server(settings: Settings) -> tuple[LiveServer, Callable[[]
             async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
                 await asyncio.shield(task)
         except TimeoutError:
-            pending = sorted(_where(t) for t in asyncio.all_tasks() if not t.done())
+            pending = sorted(describe(t) for t in asyncio.all_tasks() if not t.done())
             task.cancel()
             raise AssertionError(f"the gateway did not stop; waiting: {pending}") from None
 
