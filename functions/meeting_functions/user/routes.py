@@ -35,6 +35,7 @@ from meeting_functions.http.schemas import (
 )
 from meeting_shared.audit import AuditEntryPublic, list_audit
 from meeting_shared.delivery import DeadLetterPublic, list_dead_letters, replay_dead_letter
+from meeting_shared.enums import UserRole, UserStatus
 from meeting_shared.errors import Unauthenticated
 from meeting_shared.services.accounts import (
     Credentials,
@@ -44,7 +45,6 @@ from meeting_shared.services.accounts import (
     ProfileChange,
     Registration,
 )
-from meeting_shared.services.actors import UserRole, UserStatus
 from meeting_shared.services.user_admin import BanRequest, UserAdminChange
 
 auth = APIRouter(tags=["auth"])
