@@ -34,6 +34,7 @@ from aiortc.sdp import SessionDescription
 from av import AudioFrame, VideoFrame
 from websockets.asyncio.client import ClientConnection, connect
 
+from meeting_sfu.media import webrtc
 from tests.support.api import Api, UserSession
 from tests.support.speech import espeak_speech
 
@@ -169,6 +170,7 @@ def _peer(ice_servers: list[dict[str, Any]], relay_only: bool) -> RTCPeerConnect
         for s in ice_servers
     ]
     policy = RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
+    webrtc.end_consent_checks_on_close()  # the same aioice race as on the node's side
     return RTCPeerConnection(
         RTCConfiguration(
             iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE, iceTransportPolicy=policy
