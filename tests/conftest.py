@@ -73,8 +73,8 @@ async def _task_leak_check(request: pytest.FixtureRequest) -> AsyncIterator[None
         return
     leaked = await leaked_tasks(before)
     if leaked:
+        names = "\n  ".join(sorted(describe(task) for task in leaked))  # before they unwind
         await cancel_all(leaked)
-        names = "\n  ".join(sorted(describe(task) for task in leaked))
         pytest.fail(f"{request.node.nodeid} left tasks running:\n  {names}", pytrace=False)
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-LEAK_GRACE_SECONDS = 2.0
-"""How long tasks that a test ended (closed a socket, cancelled) get to finish on their own."""
+LEAK_GRACE_SECONDS = 10.0
+"""How long tasks that a test ended (closed a socket, cancelled) get to finish on their own: a
+busy node may take seconds to wind down the handlers of sockets that a test has just closed."""
 
 
 def running_tasks() -> set[asyncio.Task[Any]]:
