@@ -20,6 +20,8 @@ from tests.harness.process import INSTALL_HINT, READY_TIMEOUT, launch, record_st
 
 @dataclass(frozen=True)
 class TurnConfig:
+    """Where the TURN server listens and the secret its REST API credentials are made with."""
+
     url: str  # turn:127.0.0.1:PORT?transport=udp
     secret: str  # coturn's static-auth-secret (TURN REST API credentials)
 

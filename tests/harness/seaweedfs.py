@@ -45,8 +45,6 @@ S3_REGION = "us-east-1"
 # worker dials admin.port + 10000 whatever -admin.port.grpc says), so we pick HTTP ports whose
 # +10000 twin is free too and let it use that default.
 _WEED_GRPC_OFFSET = 10000
-_PORT_ATTEMPTS = 3
-_PORT_IN_USE = re.compile(r"address already in use|is not available on", re.IGNORECASE)
 
 # Browsers will upload with presigned POST and download with presigned GET.
 _CORS_RULES: list[CORSRuleTypeDef] = [
@@ -58,9 +56,6 @@ _CORS_RULES: list[CORSRuleTypeDef] = [
         "MaxAgeSeconds": 3600,
     }
 ]
-
-STARTUP_SECONDS: dict[str, float] = {}
-"""Start-up time of each server started in this process, shown in pytest's summary."""
 
 
 @dataclass(frozen=True)
