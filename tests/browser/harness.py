@@ -108,3 +108,37 @@ async def in_room(person: Participant) -> None:
     await person.page.get_by_test_id("prejoin-join").click()
     await person.page.get_by_test_id("room").wait_for()
     await wait_for_js(person.page, "window.meetingSession?.status === 'joined'")
+
+
+async def invite_link(host: Participant, meeting_id: str) -> str:
+    """A shareable invite link to the meeting, made by ``host``, as the page's path."""
+    response = await host.user.client.post(f"/api/v1/meetings/{meeting_id}/invites", json={})
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return f"/join/{meeting_id}?invite={token}"
+
+
+async def flowing(viewer: Participant, sender: Participant, source: str = "camera") -> None:
+    """Video frames are decoded and (for cameras) audio packets arrive, and both keep rising."""
+    kinds = ["video", "audio"] if source == "camera" else ["video"]
+    counter = {"video": "framesDecoded", "audio": "packetsReceived"}
+    sources = {"video": source, "audio": "microphone"}
+
+    async def count(kind: str) -> int:
+        value: int = (await viewer.received(sender, sources[kind], kind)).get(counter[kind], 0)
+        return value
+
+    before = {kind: await count(kind) for kind in kinds}
+
+    now: dict[str, int] = {}
+
+    async def rising() -> bool:
+        for kind in kinds:
+            now[kind] = await count(kind)
+        return all(now[kind] >= before[kind] + 5 for kind in kinds)
+
+    what = f"{viewer.name} receiving {sender.name}'s {source}"
+    try:
+        await eventually(rising, 10, what)
+    except AssertionError as exc:
+        raise AssertionError(f"{what}: {before} -> {now}; {await viewer.stats()}") from exc
