@@ -34,11 +34,12 @@ from meeting_shared.db.migrate import upgrade
 from meeting_shared.settings import Settings
 from meeting_shared.state.memory import MemoryStateStore
 from scripts.bench_api import machine
-from tests.conftest import Api, free_ports, start_live_server
-from tests.media.test_forwarding import Meeting
-from tests.media_client import SpeechTrack, speech
-from tests.photos import photo
-from tests.speech import hibari_speech, word_error_rate
+from tests.harness.ports import free_ports
+from tests.support.api import Api
+from tests.support.live_server import start_live_server
+from tests.support.media_client import Meeting, SpeechTrack, speech
+from tests.support.photos import photo
+from tests.support.speech import hibari_speech, word_error_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "benchmarks.md"

@@ -34,7 +34,8 @@ from meeting_shared.db.migrate import upgrade
 from meeting_shared.db.models import Meeting, Participant, User
 from meeting_shared.security import PasswordHasher, TokenService
 from meeting_shared.settings import Settings
-from tests.services import start_postgres, start_redis
+from tests.harness.postgres import start_postgres
+from tests.harness.redis import start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "scripts" / "bench" / "api.lua"

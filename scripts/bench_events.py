@@ -30,7 +30,8 @@ from meeting_shared.outbox import OutboxRelay
 from meeting_shared.settings import Settings
 from meeting_shared.state.memory import MemoryStateStore
 from scripts.bench_api import machine
-from tests.services import start_kafka, start_postgres
+from tests.harness.kafka import start_kafka
+from tests.harness.postgres import start_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "benchmarks.md"

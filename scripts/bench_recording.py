@@ -37,9 +37,10 @@ from meeting_shared.db.migrate import upgrade
 from meeting_shared.services.recordings import RecordedTrack, Timeline
 from meeting_shared.settings import Settings
 from scripts.bench_api import machine
-from tests.conftest import Api, free_port, start_live_server
-from tests.media.test_forwarding import Meeting
-from tests.media_client import PictureTrack, SpeechTrack
+from tests.harness.ports import free_port
+from tests.support.api import Api
+from tests.support.live_server import start_live_server
+from tests.support.media_client import Meeting, PictureTrack, SpeechTrack
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "benchmarks.md"

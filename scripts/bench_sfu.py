@@ -428,7 +428,7 @@ async def chromium_joins(
     publishes camera and microphone (the web client of ``make web``, a fake camera)."""
     from playwright.async_api import async_playwright
 
-    from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS
+    from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 
     (host_token, host_id), (_, guest_id) = users[0], users[1]
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system packages that the test suite and the media nodes need on Debian/Ubuntu:
-# PostgreSQL and Redis servers (tests start private instances of them, see tests/services.py),
+# PostgreSQL and Redis servers (tests start private instances of them, see tests/harness/),
 # ffmpeg, Chromium (tests/browser drive it through Playwright, never a downloaded browser) and
 # espeak-ng (speech for the voice-activity and caption-tap tests).
 # Idempotent: packages whose binaries are already there are not touched, so CI can run it every

@@ -1,46 +1,37 @@
 """Shared fixtures: the whole gateway on a real loopback port, backed by real PostgreSQL, Redis
-and SeaweedFS (started by ``tests.services``), plus helpers to act as users."""
+and SeaweedFS (started by the ``tests.harness`` plugin); the helpers they use live in
+``tests.support``."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import secrets
-import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-import psycopg
 import pytest
-import uvicorn
-from fastapi import FastAPI
-from psycopg import sql
-from sqlalchemy.engine import make_url
+import pytest_asyncio
 
-from meeting_launcher.gateway import create_gateway
-from meeting_sfu.protocol import MAX_FRAME_BYTES
-from meeting_shared.container import Container
 from meeting_shared.db.migrate import upgrade
-from meeting_shared.settings import Settings
-from tests.ai_nodes import AiNodeProcess, ai_node_process
-from tests.services import libpq_url
+from tests.harness.ports import free_port, free_ports
+from tests.support.ai_nodes import AiNodeProcess, ai_node_process
+from tests.support.api import Api
+from tests.support.databases import private_database, separate_redis_db
+from tests.support.live_server import (
+    LiveServer,
+    production_settings,
+    start_ai_gateway,
+    start_live_server,
+)
+from tests.support.paths import REPO_ROOT
+from tests.support.tasks import cancel_all, describe, leaked_tasks
 
 if TYPE_CHECKING:
-    from tests.services import S3Config
+    from tests.harness.seaweedfs import S3Config
 
-pytest_plugins = ["tests.services"]
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "correct horse battery"
-GENEROUS_LIMIT = "100000/60"
-# A live server that takes longer to stop is stuck: the test fails, naming what waits.
-STOP_TIMEOUT_SECONDS = 60.0
+pytest_plugins = ["tests.harness.plugin"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,156 +42,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+_TEST_LOOP = pytest.StashKey[asyncio.AbstractEventLoop]()
+_TASKS_BEFORE = pytest.StashKey[set[asyncio.Task[Any]]]()
 
 
-def free_ports(count: int) -> tuple[int, ...]:
-    """``count`` different free ports (asked one by one, the kernel may hand out one twice)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return tuple(int(sock.getsockname()[1]) for sock in sockets)
-    finally:
-        for sock in sockets:
-            sock.close()
+@pytest.fixture(autouse=True)
+def _no_leaked_tasks(request: pytest.FixtureRequest) -> None:
+    """Every async test gets the leak check (sync tests have no loop running to leak into)."""
+    if pytest_asyncio.is_async_test(request.node):
+        request.getfixturevalue("_task_leak_check")
 
 
-def production_settings(
-    *,
-    postgres_url: str,
-    redis_url: str,
-    s3: S3Config,
-    data_dir: Path,
-    port: int,
-    **overrides: Any,
-) -> Settings:
-    """Settings of a production-shaped deployment (PostgreSQL, Redis, S3) for tests."""
-    values: dict[str, Any] = {
-        "environment": "test",
-        "port": port,
-        "database_url": postgres_url,
-        "redis_url": redis_url,
-        "s3_endpoint": s3.endpoint_url,
-        "s3_bucket": s3.bucket,
-        "s3_region": s3.region,
-        "s3_access_key": s3.access_key,
-        "s3_secret_key": s3.secret_key,
-        "jwt_secret": secrets.token_urlsafe(48),
-        "metrics_token": secrets.token_urlsafe(24),  # tests scrape /metrics with it
-        "data_dir": data_dir,
-        "web_dir": data_dir / "no-web",
-        "argon2_time_cost": 1,
-        "argon2_memory_kib": 8192,
-        "argon2_parallelism": 1,
-        "rate_limit_login": GENEROUS_LIMIT,
-        "rate_limit_login_ip": GENEROUS_LIMIT,
-        "rate_limit_register": GENEROUS_LIMIT,
-        "rate_limit_password_reset": GENEROUS_LIMIT,
-        "rate_limit_refresh": GENEROUS_LIMIT,
-        "ice_host_addresses": ["127.0.0.1"],  # media stays on loopback in tests
-        "rate_limit_chat": GENEROUS_LIMIT,
-        "log_level": "WARNING",
-        "embedded_ai_node": False,  # tests that need AI start a node (tests/ai/conftest.py)
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """The snapshot is taken once every fixture is set up, so what they started never counts,
+    not even a session fixture set up late (``request.getfixturevalue`` in a function one)."""
+    loop = item.stash.get(_TEST_LOOP, None)
+    if loop is not None:
+        item.stash[_TASKS_BEFORE] = asyncio.all_tasks(loop)
 
 
-@dataclass
-class LiveServer:
-    url: str
-    settings: Settings
-    container: Container
-    app: FastAPI
-
-    @property
-    def mail_file(self) -> Path:
-        return self.settings.data_dir / "mail" / "outbox.jsonl"
-
-
-def create_database(server_url: str, name: str) -> str:
-    """A new empty database on the server of ``server_url``; returns its URL."""
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(server_url: str, name: str) -> None:
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-@contextlib.contextmanager
-def private_database(server_url: str, prefix: str) -> Iterator[str]:
-    """A migrated database of its own on the test server, dropped afterwards: for tests that
-    read the outbox, which the session server's relay would otherwise drain first."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    url = create_database(server_url, name)
-    try:
-        with ThreadPoolExecutor(max_workers=1) as pool:  # Alembic runs an event loop of its own
-            pool.submit(upgrade, url).result()
-        yield url
-    finally:
-        drop_database(server_url, name)
-
-
-def separate_redis_db(redis_url: str, db: int) -> str:
-    """Another database of the same Redis: a second deployment in a test (its own media nodes
-    and rooms) must not see the session server's heartbeats, nor they its."""
-    return f"{redis_url.rsplit('/', 1)[0]}/{db}"
-
-
-def _where(task: asyncio.Task[Any]) -> str:
-    """A pending task's name and the line it waits at."""
-    frames = task.get_stack(limit=1)
-    line = f"{frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else "?"
-    return f"{task.get_name()} at {line}"
-
-
-async def start_live_server(settings: Settings) -> tuple[LiveServer, Callable[[], Awaitable[None]]]:
-    """Serve the gateway with uvicorn in this event loop; returns the server and its stopper."""
-    container = Container.build(settings)
-    app = create_gateway(settings, container)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=settings.port,
-            log_config=None,
-            lifespan="on",
-            ws_max_size=MAX_FRAME_BYTES,
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    else:
-        raise RuntimeError("the gateway did not start")
-
-    async def stop() -> None:
-        server.should_exit = True
-        try:
-            async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
-                await asyncio.shield(task)
-        except TimeoutError:
-            pending = sorted(_where(t) for t in asyncio.all_tasks() if not t.done())
-            task.cancel()
-            raise AssertionError(f"the gateway did not stop; waiting: {pending}") from None
-
-    return LiveServer(
-        url=f"http://127.0.0.1:{settings.port}", settings=settings, container=container, app=app
-    ), stop
+@pytest.fixture
+async def _task_leak_check(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Fail a test whose body leaves tasks running once its fixtures are torn down (they get
+    ``LEAK_GRACE_SECONDS`` to end, as a handler whose socket just closed does)."""
+    request.node.stash[_TEST_LOOP] = asyncio.get_running_loop()
+    yield
+    before = request.node.stash.get(_TASKS_BEFORE, None)
+    if before is None:  # the set-up failed: the body never ran
+        return
+    leaked = await leaked_tasks(before)
+    if leaked:
+        names = "\n  ".join(sorted(describe(task) for task in leaked))  # before they unwind
+        await cancel_all(leaked)
+        pytest.fail(f"{request.node.nodeid} left tasks running:\n  {names}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -259,33 +134,6 @@ def ai_node(
         yield node
 
 
-async def start_ai_gateway(
-    ai_node: AiNodeProcess,
-    *,
-    database_url: str,
-    redis_url: str,
-    kafka_bootstrap: str,
-    s3: S3Config,
-    data_dir: Path,
-    **overrides: Any,
-) -> tuple[LiveServer, Callable[[], Awaitable[None]]]:
-    """A gateway (and media node) wired to ``ai_node`` as production is: speech and captions
-    through Kafka, model calls to the node's Triton. ``redis_url`` must be a database of its own
-    (``separate_redis_db``) and ``database_url`` a private one (its relay publishes to Kafka)."""
-    settings = production_settings(
-        postgres_url=database_url,
-        redis_url=redis_url,
-        s3=s3,
-        data_dir=data_dir,
-        port=free_port(),
-        kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_topic_prefix=ai_node.topic_prefix,
-        ai_node_urls=[ai_node.url],
-        **overrides,
-    )
-    return await start_live_server(settings)
-
-
 @pytest.fixture(scope="session")
 async def ai_gateway(
     ai_node: AiNodeProcess,
@@ -311,114 +159,6 @@ async def ai_gateway(
             yield server
         finally:
             await stop()
-
-
-@dataclass
-class UserSession:
-    """A registered, signed-in user and an HTTP client that sends their Bearer token."""
-
-    id: uuid.UUID
-    username: str
-    email: str
-    password: str
-    access_token: str
-    refresh_token: str
-    client: httpx.AsyncClient
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
-
-
-class Api:
-    """Acts on a live server: anonymous requests and user sessions."""
-
-    def __init__(self, server: LiveServer) -> None:
-        self.server = server
-        self.client = httpx.AsyncClient(base_url=server.url, timeout=30)
-        self._clients: list[httpx.AsyncClient] = [self.client]
-
-    def new_client(self) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(base_url=self.server.url, timeout=30)
-        self._clients.append(client)
-        return client
-
-    async def register(self, prefix: str = "user", *, password: str = PASSWORD) -> dict[str, Any]:
-        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-        response = await self.client.post(
-            "/api/v1/auth/register",
-            json={"username": name, "email": f"{name}@example.com", "password": password},
-        )
-        assert response.status_code == 201, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def user(self, prefix: str = "user") -> UserSession:
-        """A new user, signed in, with a client that sends their Bearer token."""
-        created = await self.register(prefix)
-        return await self.login(created["username"], created["email"])
-
-    async def login(self, username: str, email: str, password: str = PASSWORD) -> UserSession:
-        response = await self.client.post(
-            "/api/v1/auth/login", json={"login": username, "password": password}
-        )
-        assert response.status_code == 200, response.text
-        self.client.cookies.clear()  # the shared client stays anonymous
-        tokens = response.json()
-        client = self.new_client()
-        client.headers["Authorization"] = f"Bearer {tokens['access_token']}"
-        return UserSession(
-            id=uuid.UUID(tokens["user"]["id"]),
-            username=username,
-            email=email,
-            password=password,
-            access_token=tokens["access_token"],
-            refresh_token=tokens["refresh_token"],
-            client=client,
-        )
-
-    async def admin(self) -> UserSession:
-        """A new administrator (bootstrapped the way ``meeting admin create`` does)."""
-        from meeting_shared.services.accounts import Registration
-        from meeting_shared.services.user_admin import create_admin
-
-        name = f"admin_{uuid.uuid4().hex[:10]}"
-        container = self.server.container
-        async with container.db.session() as session:
-            await create_admin(
-                container.unit_of_work(session),
-                container.hasher,
-                Registration(username=name, email=f"{name}@example.com", password=PASSWORD),
-            )
-        return await self.login(name, f"{name}@example.com")
-
-    async def meeting(self, host: UserSession, **fields: Any) -> dict[str, Any]:
-        response = await host.client.post(
-            "/api/v1/meetings", json={"title": "Weekly sync", **fields}
-        )
-        assert response.status_code == 201, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    def mails_to(self, address: str) -> list[dict[str, Any]]:
-        path = self.server.mail_file
-        if not path.exists():
-            return []
-        mails = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        return [mail for mail in mails if mail["to"] == address]
-
-    async def wait_for_mail(self, address: str, seconds: float = 5.0) -> dict[str, Any]:
-        for _ in range(int(seconds / 0.05)):
-            mails = self.mails_to(address)
-            if mails:
-                return mails[-1]
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no mail reached {address} within {seconds} s")
-
-    async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
 
 
 @pytest.fixture

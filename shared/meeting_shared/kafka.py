@@ -211,9 +211,9 @@ class KafkaEventBus:
             auto_offset_reset="earliest" if self._from_beginning else "latest",
             isolation_level="read_committed",
         )
-        await consumer.start()
-        self._consumer = consumer
-        try:
+        try:  # a start that fails half-way has started tasks too: stop in every case
+            await consumer.start()
+            self._consumer = consumer
             while True:
                 # A batch at a time, committed once handled: one commit round trip per batch, not
                 # per event (a crash redelivers the batch; the processed ids absorb that).
@@ -225,8 +225,7 @@ class KafkaEventBus:
                     await consumer.commit()
         finally:
             self._consumer = None
-            with contextlib.suppress(Exception):
-                await consumer.stop()
+            await _stop_consumer(consumer)
 
     async def _handle(self, value: bytes | None) -> None:
         try:
@@ -246,3 +245,16 @@ def _headers(event: Event) -> list[tuple[str, bytes]]:
     if event.traceparent:
         headers.append(("traceparent", event.traceparent.encode()))
     return headers
+
+
+async def _stop_consumer(consumer: AIOKafkaConsumer) -> None:
+    """Stop ``consumer``; when that fails or is cut short (leaving the group waits on a broker
+    that may be down, and a stopping process cancels the wait), close its client anyway, or the
+    client's metadata task runs on after the bus is gone."""
+    try:
+        await consumer.stop()
+    except Exception:
+        await consumer._client.close()  # aiokafka gives no public handle on it
+    except asyncio.CancelledError:
+        await consumer._client.close()
+        raise

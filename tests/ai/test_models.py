@@ -14,10 +14,10 @@ from meeting_shared.ai.client import AiClient
 from meeting_shared.ai.nodes import AiNodeDirectory
 from meeting_shared.errors import InvalidInput, Unavailable
 from meeting_shared.state.memory import MemoryStateStore
-from tests.ai_nodes import AiNodeProcess, ai_node_process
-from tests.conftest import free_port, free_ports
-from tests.photos import photo
-from tests.speech import espeak_speech, hibari_speech, word_error_rate
+from tests.harness.ports import free_port, free_ports
+from tests.support.ai_nodes import AiNodeProcess, ai_node_process
+from tests.support.photos import photo
+from tests.support.speech import espeak_speech, hibari_speech, word_error_rate
 
 pytestmark = pytest.mark.integration
 

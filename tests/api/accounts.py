@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import PASSWORD, LiveServer
+from tests.support.api import PASSWORD
+from tests.support.live_server import LiveServer
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"

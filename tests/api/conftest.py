@@ -3,48 +3,22 @@ state and blobs, as `make run` keeps them), for behaviour both must share."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from meeting_shared.db.migrate import upgrade
-from meeting_shared.settings import Settings
-from tests.conftest import GENEROUS_LIMIT, Api, LiveServer, free_port, start_live_server
+from tests.harness.ports import free_port
+from tests.support.api import Api
+from tests.support.embedded import embedded_settings, migrate_sqlite
+from tests.support.live_server import LiveServer, start_live_server
 
 
 @pytest.fixture(scope="session")
 async def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     """The whole gateway on SQLite, in-process state and events, and local blobs."""
     data_dir = tmp_path_factory.mktemp("sqlite-gateway")
-    url = f"sqlite:///{data_dir / 'meeting.db'}"
-    with ThreadPoolExecutor(max_workers=1) as pool:  # Alembic runs an event loop of its own
-        pool.submit(upgrade, url).result()
-    settings = Settings(
-        _env_file=None,
-        environment="test",
-        port=free_port(),
-        database_url=url,
-        redis_url="",
-        s3_endpoint="",
-        kafka_bootstrap_servers="",
-        jwt_secret=secrets.token_urlsafe(48),
-        data_dir=data_dir,
-        web_dir=data_dir / "no-web",
-        argon2_time_cost=1,
-        argon2_memory_kib=8192,
-        argon2_parallelism=1,
-        rate_limit_login=GENEROUS_LIMIT,
-        rate_limit_login_ip=GENEROUS_LIMIT,
-        rate_limit_register=GENEROUS_LIMIT,
-        rate_limit_password_reset=GENEROUS_LIMIT,
-        rate_limit_refresh=GENEROUS_LIMIT,
-        rate_limit_chat=GENEROUS_LIMIT,
-        ice_host_addresses=["127.0.0.1"],
-        log_level="WARNING",
-        embedded_ai_node=False,
-    )
+    migrate_sqlite(data_dir / "meeting.db")
+    settings = embedded_settings(data_dir, port=free_port())
     server, stop = await start_live_server(settings)
     yield server
     await stop()

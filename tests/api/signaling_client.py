@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import Api, UserSession
+from tests.support.api import Api, UserSession
 
 
 class Peer:

@@ -27,7 +27,8 @@ from tests.api.accounts import (
     unique_name,
 )
 from tests.api.problems import error_fields, expect_problem
-from tests.conftest import PASSWORD, Api, LiveServer
+from tests.support.api import PASSWORD, Api
+from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.integration
 

@@ -15,17 +15,11 @@ from PIL import Image
 
 from meeting_shared.db.migrate import upgrade
 from tests.api.problems import error_fields, expect_problem
-from tests.conftest import (
-    PASSWORD,
-    Api,
-    UserSession,
-    create_database,
-    drop_database,
-    free_port,
-    production_settings,
-    start_live_server,
-)
-from tests.services import S3Config
+from tests.harness.ports import free_port
+from tests.harness.seaweedfs import S3Config
+from tests.support.api import PASSWORD, Api, UserSession
+from tests.support.databases import create_database, drop_database
+from tests.support.live_server import production_settings, start_live_server
 
 pytestmark = pytest.mark.integration
 

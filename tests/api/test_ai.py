@@ -15,19 +15,14 @@ import numpy as np
 import pytest
 
 from meeting_functions.http.middleware import API_PREFIX
-from tests.ai_nodes import AiNodeProcess
-from tests.conftest import (
-    Api,
-    LiveServer,
-    UserSession,
-    free_port,
-    production_settings,
-    separate_redis_db,
-    start_live_server,
-)
-from tests.photos import photo
-from tests.services import S3Config
-from tests.speech import hibari_speech, resample, wav_bytes, word_error_rate
+from tests.harness.ports import free_port
+from tests.harness.seaweedfs import S3Config
+from tests.support.ai_nodes import AiNodeProcess
+from tests.support.api import Api, UserSession
+from tests.support.databases import separate_redis_db
+from tests.support.live_server import LiveServer, production_settings, start_live_server
+from tests.support.photos import photo
+from tests.support.speech import hibari_speech, resample, wav_bytes, word_error_rate
 
 pytestmark = pytest.mark.integration
 

@@ -32,15 +32,10 @@ from tests.api.accounts import (
     unique_name,
 )
 from tests.api.problems import PROBLEM_JSON, error_fields, expect_problem
-from tests.conftest import (
-    PASSWORD,
-    Api,
-    LiveServer,
-    free_port,
-    production_settings,
-    start_live_server,
-)
-from tests.services import S3Config
+from tests.harness.ports import free_port
+from tests.harness.seaweedfs import S3Config
+from tests.support.api import PASSWORD, Api
+from tests.support.live_server import LiveServer, production_settings, start_live_server
 
 pytestmark = pytest.mark.integration
 

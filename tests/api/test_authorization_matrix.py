@@ -33,9 +33,10 @@ from meeting_shared.container import Container
 from meeting_shared.db.models import DeadLetter, Recording
 from meeting_shared.delivery import DatabaseDeadLetters
 from meeting_shared.events import UserUpdated
-from tests.ai_nodes import AiNodeProcess
-from tests.conftest import PASSWORD, Api, LiveServer, UserSession
-from tests.speech import wav_bytes
+from tests.support.ai_nodes import AiNodeProcess
+from tests.support.api import PASSWORD, Api, UserSession
+from tests.support.live_server import LiveServer
+from tests.support.speech import wav_bytes
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,9 @@ import pytest
 from meeting_shared.security import TokenService
 from meeting_shared.settings import JWT_SECRET_FILE, PUBLIC_JWT_SECRETS
 from scripts.smoke import run as run_smoke
-from tests.ai_nodes import MODEL_CACHE, ready
-from tests.conftest import LiveServer, free_ports
+from tests.harness.ports import free_ports
+from tests.support.ai_nodes import MODEL_CACHE, ready
+from tests.support.live_server import LiveServer
 
 # The embedded server loads the AI models before the tests start: more than the default 120 s
 # on a busy 2-core machine.

@@ -37,10 +37,11 @@ from meeting_functions.media.app import handler as media_handler
 from meeting_functions.meeting.app import handler as meeting_handler
 from meeting_functions.user.app import handler as user_handler
 from meeting_shared.settings import get_settings
-from tests.ai_nodes import AiNodeProcess
 from tests.api.problems import expect_problem
-from tests.conftest import GENEROUS_LIMIT, PASSWORD
-from tests.services import S3Config
+from tests.harness.seaweedfs import S3Config
+from tests.support.ai_nodes import AiNodeProcess
+from tests.support.api import PASSWORD
+from tests.support.live_server import GENEROUS_LIMIT
 
 pytestmark = pytest.mark.integration
 

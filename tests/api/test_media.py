@@ -23,10 +23,12 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from meeting_shared.db.models import MediaFile
-from tests.conftest import Api, UserSession, free_port, production_settings, start_live_server
+from tests.harness.ports import free_port
+from tests.support.api import Api, UserSession
+from tests.support.live_server import production_settings, start_live_server
 
 if TYPE_CHECKING:
-    from tests.services import S3Config
+    from tests.harness.seaweedfs import S3Config
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from meeting_shared.db.models import OutboxEvent
 from tests.api.problems import error_fields, expect_problem
-from tests.conftest import Api, UserSession
+from tests.support.api import Api, UserSession
 
 pytestmark = pytest.mark.integration
 

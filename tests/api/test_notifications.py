@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.conftest import Api
+from tests.support.api import Api
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ from sqlalchemy import event
 
 from meeting_shared.db.engine import Database
 from tests.api.accounts import unique_name
-from tests.conftest import Api, LiveServer
+from tests.support.api import Api
+from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from meeting_shared.clock import utcnow
 from meeting_shared.db.models import Recording, Room, TranscriptLine
-from tests.conftest import Api, UserSession
+from tests.support.api import Api, UserSession
 
 pytestmark = pytest.mark.integration
 

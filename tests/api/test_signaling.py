@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidStatus
 from meeting_sfu.protocol import CloseCode
 from meeting_shared.settings import MediaNode
 from tests.api.signaling_client import Peer, connect_peer, invite, join_rest
-from tests.conftest import Api
+from tests.support.api import Api
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,8 @@ from websockets.asyncio.client import connect
 
 from meeting_sfu.protocol import CloseCode
 from tests.api.signaling_client import Peer, connect_peer, invite, join_rest
-from tests.conftest import Api
-from tests.media.test_forwarding import Meeting
-from tests.media_client import PatternTrack, ToneTrack
+from tests.support.api import Api
+from tests.support.media_client import Meeting, PatternTrack, ToneTrack
 
 pytestmark = pytest.mark.integration
 

@@ -23,18 +23,13 @@ from websockets.exceptions import ConnectionClosed
 from meeting_sfu.ai import ANNOUNCEMENT_URL_TTL, ANNOUNCEMENTS_PENDING
 from meeting_sfu.protocol import FRAME_BURST, FRAME_RATE, CloseCode
 from tests.api.signaling_client import connect_peer, invite, join_rest
-from tests.conftest import (
-    Api,
-    LiveServer,
-    UserSession,
-    free_port,
-    production_settings,
-    separate_redis_db,
-    start_live_server,
-)
+from tests.harness.ports import free_port
+from tests.support.api import Api, UserSession
+from tests.support.databases import separate_redis_db
+from tests.support.live_server import LiveServer, production_settings, start_live_server
 
 if TYPE_CHECKING:
-    from tests.services import S3Config
+    from tests.harness.seaweedfs import S3Config
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from meeting_functions.http.app import create_function_app
 from meeting_shared.logging import json_log_handler
 from tests.api.problems import expect_problem
-from tests.conftest import Api
+from tests.support.api import Api
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.api.problems import error_fields, expect_problem
-from tests.conftest import Api, UserSession
+from tests.support.api import Api, UserSession
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 
 from meeting_functions.http.middleware import API_PREFIX
 from meeting_shared.events import AsrTranscribed
-from tests.conftest import Api
+from tests.support.api import Api
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,11 @@ import numpy as np
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from tests.browser.harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Factory, Participant
-from tests.conftest import Api, LiveServer
-from tests.speech import espeak_speech, wav_bytes
+from tests.browser.harness import ARTIFACTS, Factory, Participant
+from tests.support.api import Api
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.live_server import LiveServer
+from tests.support.speech import espeak_speech, wav_bytes
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -12,32 +11,10 @@ from typing import Any, TypeVar
 
 from playwright.async_api import BrowserContext, Page
 
-from tests.conftest import REPO_ROOT, UserSession
+from tests.support.api import UserSession
+from tests.support.paths import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "var" / "test-artifacts" / "browser"
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-
-# Headless Chromium that never reaches for the network (Playwright adds --headless and a fresh
-# profile), with a fake camera, microphone and screen granted without prompts, loopback ICE
-# candidates (the SFU listens on 127.0.0.1 in tests), and none of the timer throttling a
-# background page gets. Each participant also gets a browser context of its own.
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--use-fake-device-for-media-stream=fps=30",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--autoplay-policy=no-user-gesture-required",
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-]
-
 T = TypeVar("T")
 
 
@@ -131,3 +108,37 @@ async def in_room(person: Participant) -> None:
     await person.page.get_by_test_id("prejoin-join").click()
     await person.page.get_by_test_id("room").wait_for()
     await wait_for_js(person.page, "window.meetingSession?.status === 'joined'")
+
+
+async def invite_link(host: Participant, meeting_id: str) -> str:
+    """A shareable invite link to the meeting, made by ``host``, as the page's path."""
+    response = await host.user.client.post(f"/api/v1/meetings/{meeting_id}/invites", json={})
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return f"/join/{meeting_id}?invite={token}"
+
+
+async def flowing(viewer: Participant, sender: Participant, source: str = "camera") -> None:
+    """Video frames are decoded and (for cameras) audio packets arrive, and both keep rising."""
+    kinds = ["video", "audio"] if source == "camera" else ["video"]
+    counter = {"video": "framesDecoded", "audio": "packetsReceived"}
+    sources = {"video": source, "audio": "microphone"}
+
+    async def count(kind: str) -> int:
+        value: int = (await viewer.received(sender, sources[kind], kind)).get(counter[kind], 0)
+        return value
+
+    before = {kind: await count(kind) for kind in kinds}
+
+    now: dict[str, int] = {}
+
+    async def rising() -> bool:
+        for kind in kinds:
+            now[kind] = await count(kind)
+        return all(now[kind] >= before[kind] + 5 for kind in kinds)
+
+    what = f"{viewer.name} receiving {sender.name}'s {source}"
+    try:
+        await eventually(rising, 10, what)
+    except AssertionError as exc:
+        raise AssertionError(f"{what}: {before} -> {now}; {await viewer.stats()}") from exc

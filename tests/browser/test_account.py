@@ -21,7 +21,8 @@ from PIL import Image
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.harness import ARTIFACTS, Factory, Participant, eventually
-from tests.conftest import PASSWORD, Api, LiveServer
+from tests.support.api import PASSWORD, Api
+from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.integration
 

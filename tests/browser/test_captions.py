@@ -8,11 +8,9 @@ import pytest
 from playwright.async_api import Browser
 
 from tests.browser.harness import ARTIFACTS, Participant, eventually, in_room
-from tests.conftest import (
-    Api,
-    LiveServer,
-)
-from tests.speech import word_error_rate
+from tests.support.api import Api
+from tests.support.live_server import LiveServer
+from tests.support.speech import word_error_rate
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,16 @@ import uuid
 import pytest
 from playwright.async_api import Browser, Locator
 
-from tests.browser.harness import ARTIFACTS, Factory, Participant, eventually, wait_for_js
-from tests.browser.test_room import flowing
-from tests.conftest import PASSWORD, LiveServer, UserSession
+from tests.browser.harness import (
+    ARTIFACTS,
+    Factory,
+    Participant,
+    eventually,
+    flowing,
+    wait_for_js,
+)
+from tests.support.api import PASSWORD, UserSession
+from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from PIL import Image
 from playwright.async_api import Locator, Page
 
 from tests.browser.harness import Factory, Participant, eventually, in_room, wait_for_js
-from tests.conftest import Api
+from tests.support.api import Api
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Locator, Page
 
-from tests.browser.harness import Factory, Participant, eventually, wait_for_js
-from tests.conftest import Api, LiveServer
+from tests.browser.harness import Factory, Participant, eventually, invite_link, wait_for_js
+from tests.support.api import Api
+from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.integration
 
@@ -71,12 +72,6 @@ def same_instant(api_value: str, browser_iso: str) -> bool:
 
 def normalized(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("\u202f", " ")).strip()
-
-
-async def invite_link(host: Participant, meeting_id: str) -> str:
-    response = await host.user.client.post(f"/api/v1/meetings/{meeting_id}/invites", json={})
-    assert response.status_code == 201, response.text
-    return f"/join/{meeting_id}?invite={response.json()['token']}"
 
 
 async def in_room(person: Participant) -> None:

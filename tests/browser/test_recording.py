@@ -19,8 +19,9 @@ from meeting_sfu.recording.probe import probe
 from meeting_shared.db.models import Recording
 from meeting_shared.services.recordings import tracks_of
 from tests.browser.harness import Factory, Participant, eventually, in_room
-from tests.conftest import Api, LiveServer
-from tests.media.test_recording import audio_rms, download, frame_means
+from tests.support.api import Api
+from tests.support.live_server import LiveServer
+from tests.support.recordings import audio_rms, download, frame_means
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(360)]
 

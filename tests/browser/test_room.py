@@ -22,11 +22,14 @@ from tests.browser.harness import (
     Factory,
     Participant,
     eventually,
+    flowing,
     in_room,
+    invite_link,
     wait_for_js,
     write_artifact,
 )
-from tests.conftest import Api, LiveServer
+from tests.support.api import Api
+from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.integration
 
@@ -44,45 +47,12 @@ FIRST_FRAME_JS = """(selector) => new Promise((resolve) => {
 })"""
 
 
-async def invite_link(api: Api, host: Participant, meeting_id: str) -> str:
-    response = await host.user.client.post(f"/api/v1/meetings/{meeting_id}/invites", json={})
-    assert response.status_code == 201, response.text
-    token: str = response.json()["token"]
-    return f"/join/{meeting_id}?invite={token}"
-
-
 async def first_frame_ms(viewer: Participant, sender: Participant, source: str = "camera") -> int:
     """Milliseconds from the viewer's session start to the first decoded frame of ``sender``."""
     ms: int = await asyncio.wait_for(
         viewer.page.evaluate(FIRST_FRAME_JS, viewer.tile(sender, source)), 20
     )
     return ms
-
-
-async def flowing(viewer: Participant, sender: Participant, source: str = "camera") -> None:
-    """Video frames are decoded and (for cameras) audio packets arrive, and both keep rising."""
-    kinds = ["video", "audio"] if source == "camera" else ["video"]
-    counter = {"video": "framesDecoded", "audio": "packetsReceived"}
-    sources = {"video": source, "audio": "microphone"}
-
-    async def count(kind: str) -> int:
-        value: int = (await viewer.received(sender, sources[kind], kind)).get(counter[kind], 0)
-        return value
-
-    before = {kind: await count(kind) for kind in kinds}
-
-    now: dict[str, int] = {}
-
-    async def rising() -> bool:
-        for kind in kinds:
-            now[kind] = await count(kind)
-        return all(now[kind] >= before[kind] + 5 for kind in kinds)
-
-    what = f"{viewer.name} receiving {sender.name}'s {source}"
-    try:
-        await eventually(rising, 10, what)
-    except AssertionError as exc:
-        raise AssertionError(f"{what}: {before} -> {now}; {await viewer.stats()}") from exc
 
 
 async def tile_count(viewer: Participant, selector: str) -> int:
@@ -126,7 +96,7 @@ async def test_sign_in_start_a_meeting_and_errors_in_plain_words(people: Factory
     await host.page.get_by_role("button", name="Start a new meeting").click()
     await in_room(host)
     meeting_id = host.page.url.rsplit("/join/", 1)[1]
-    link = await invite_link(api, host, meeting_id)
+    link = await invite_link(host, meeting_id)
 
     # The guest follows the invite link, mistypes the password, then gets it right.
     page = guest.page
@@ -163,7 +133,7 @@ async def test_three_people_meet(
     host, ann, ben = await people("host"), await people("ann"), await people("ben")
     everyone = [host, ann, ben]
     meeting = await api.meeting(host.user, title="Browser room")
-    link = await invite_link(api, host, meeting["id"])
+    link = await invite_link(host, meeting["id"])
     timings: dict[str, Any] = {}
     steps: dict[str, float] = {}
     clock = time.monotonic()
@@ -320,7 +290,7 @@ async def test_a_lost_connection_recovers_by_itself(
 ) -> None:
     host, ann = await people("host"), await people("ann")
     meeting = await api.meeting(host.user, title="Flaky network")
-    link = await invite_link(api, host, meeting["id"])
+    link = await invite_link(host, meeting["id"])
     await asyncio.gather(host.sign_in(f"/join/{meeting['id']}"), ann.sign_in(link))
     await asyncio.gather(in_room(host), in_room(ann))
     await asyncio.gather(flowing(host, ann), flowing(ann, host))

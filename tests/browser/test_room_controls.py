@@ -12,9 +12,16 @@ import asyncio
 
 import pytest
 
-from tests.browser.harness import Factory, Participant, eventually, in_room, wait_for_js
-from tests.browser.test_room import flowing, invite_link
-from tests.conftest import Api
+from tests.browser.harness import (
+    Factory,
+    Participant,
+    eventually,
+    flowing,
+    in_room,
+    invite_link,
+    wait_for_js,
+)
+from tests.support.api import Api
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +52,7 @@ def person_row(other: Participant) -> str:
 async def test_hands_roles_chat_history_and_unread(people: Factory, api: Api) -> None:
     host, ann, ben = await people("host"), await people("ann"), await people("ben")
     meeting = await api.meeting(host.user, title="Controls")
-    link = await invite_link(api, host, meeting["id"])
+    link = await invite_link(host, meeting["id"])
     # Earlier chat, posted through the API before anyone is in the room: history for all.
     for i in range(55):
         posted = await host.user.client.post(
@@ -131,7 +138,7 @@ async def test_hands_roles_chat_history_and_unread(people: Factory, api: Api) ->
 async def test_a_lobby_request_reaches_the_host_in_the_room(people: Factory, api: Api) -> None:
     host, guest = await people("host"), await people("guest")
     meeting = await api.meeting(host.user, title="Approval", settings={"require_approval": True})
-    link = await invite_link(api, host, meeting["id"])
+    link = await invite_link(host, meeting["id"])
     await host.sign_in(f"/join/{meeting['id']}")
     await in_room(host)
 
@@ -185,7 +192,7 @@ SENDING_JS = """(kind) => {
 async def test_switch_devices_then_end_for_all(people: Factory, api: Api) -> None:
     host, ann = await people("host"), await people("ann")
     meeting = await api.meeting(host.user, title="Devices")
-    link = await invite_link(api, host, meeting["id"])
+    link = await invite_link(host, meeting["id"])
     await asyncio.gather(host.sign_in(f"/join/{meeting['id']}"), ann.sign_in(link))
     await asyncio.gather(in_room(host), in_room(ann))
     await flowing(host, ann)

@@ -40,7 +40,7 @@ from meeting_shared.errors import (
 )
 
 if TYPE_CHECKING:
-    from tests.services import S3Config
+    from tests.harness.seaweedfs import S3Config
 
 # Also meant to be listed in tests/conftest.py; naming it here keeps this module runnable alone.
 

@@ -31,7 +31,7 @@ from meeting_shared.services.rate_limits import RateLimiter
 from meeting_shared.services.sessions import SessionRevocations
 from meeting_shared.services.user_admin import UserAdminService
 from meeting_shared.state.memory import MemoryStateStore
-from tests.conftest import private_database
+from tests.support.databases import private_database
 
 pytestmark = pytest.mark.contract
 

@@ -20,7 +20,7 @@ from meeting_shared.errors import Unavailable
 from meeting_shared.state import StateStore
 from meeting_shared.state.memory import MemoryStateStore
 from meeting_shared.state.redis import RedisStateStore
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 
 Key = Callable[[str], str]
 

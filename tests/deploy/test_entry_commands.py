@@ -27,8 +27,6 @@ from meeting_shared.ai.client import AiClient
 from meeting_shared.ai.nodes import AiNodeDirectory
 from meeting_shared.settings import Settings
 from meeting_shared.state.memory import MemoryStateStore
-from tests.ai_nodes import MODEL_CACHE
-from tests.conftest import free_port, free_ports
 from tests.deploy.stack import (
     TRITON_GPU_METRICS,
     TRITON_METRICS,
@@ -36,6 +34,8 @@ from tests.deploy.stack import (
     dockerfiles,
     resolved_compose,
 )
+from tests.harness.ports import free_port, free_ports
+from tests.support.ai_nodes import MODEL_CACHE
 
 pytestmark = pytest.mark.integration
 

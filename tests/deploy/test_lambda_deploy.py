@@ -25,8 +25,10 @@ from PIL import Image
 from meeting_shared.security import TokenService
 from meeting_shared.settings import Settings
 from scripts import deploy, emulator
-from tests.conftest import PASSWORD, create_database, drop_database, free_port, separate_redis_db
-from tests.services import S3Config
+from tests.harness.ports import free_port
+from tests.harness.seaweedfs import S3Config
+from tests.support.api import PASSWORD
+from tests.support.databases import create_database, drop_database, separate_redis_db
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

@@ -32,16 +32,13 @@ from meeting_shared.kafka import KafkaEventBus
 from meeting_shared.outbox import OutboxRelay
 from meeting_shared.settings import Settings
 from meeting_shared.state.memory import MemoryStateStore
-from tests.conftest import (
-    Api,
-    free_port,
-    private_database,
-    production_settings,
-    separate_redis_db,
-    start_live_server,
-)
-from tests.media.test_forwarding import eventually
-from tests.services import S3Config, start_kafka
+from tests.harness.kafka import start_kafka
+from tests.harness.ports import free_port
+from tests.harness.seaweedfs import S3Config
+from tests.support.api import Api
+from tests.support.databases import private_database, separate_redis_db
+from tests.support.live_server import production_settings, start_live_server
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -28,17 +28,13 @@ from meeting_shared.logging import configure_logging
 from meeting_shared.settings import Settings
 from meeting_shared.state.memory import MemoryStateStore
 from meeting_shared.telemetry import current_trace_id, tracer
-from tests.ai_nodes import AiNodeProcess
-from tests.conftest import (
-    Api,
-    free_port,
-    private_database,
-    production_settings,
-    separate_redis_db,
-    start_live_server,
-)
-from tests.services import S3Config
-from tests.speech import espeak_speech
+from tests.harness.ports import free_port
+from tests.harness.seaweedfs import S3Config
+from tests.support.ai_nodes import AiNodeProcess
+from tests.support.api import Api
+from tests.support.databases import private_database, separate_redis_db
+from tests.support.live_server import production_settings, start_live_server
+from tests.support.speech import espeak_speech
 
 pytestmark = pytest.mark.integration
 

@@ -15,13 +15,10 @@ import numpy.typing as npt
 import pytest
 from skimage import data as pictures
 
-from tests.conftest import (
-    Api,
-    LiveServer,
-)
-from tests.media.test_forwarding import Meeting
-from tests.media_client import PictureTrack, SpeechTrack, speech
-from tests.speech import word_error_rate
+from tests.support.api import Api
+from tests.support.live_server import LiveServer
+from tests.support.media_client import Meeting, PictureTrack, SpeechTrack, speech
+from tests.support.speech import word_error_rate
 
 pytestmark = pytest.mark.integration
 

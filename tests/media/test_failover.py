@@ -11,17 +11,12 @@ import httpx
 import pytest
 
 from meeting_shared.settings import MediaNode
-from tests.conftest import (
-    Api,
-    LiveServer,
-    UserSession,
-    free_port,
-    production_settings,
-    separate_redis_db,
-    start_live_server,
-)
-from tests.media_client import MediaPeer, PatternTrack, ToneTrack
-from tests.services import S3Config
+from tests.harness.ports import free_port
+from tests.harness.seaweedfs import S3Config
+from tests.support.api import Api, UserSession
+from tests.support.databases import separate_redis_db
+from tests.support.live_server import LiveServer, production_settings, start_live_server
+from tests.support.media_client import MediaPeer, PatternTrack, ToneTrack
 
 pytestmark = pytest.mark.integration
 

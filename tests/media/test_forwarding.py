@@ -3,51 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 from aiortc import RTCRtpSender
 from aiortc.rtp import RTCP_PSFB_PLI, RTCP_RTPFB_NACK, RtcpPsfbPacket, RtcpRtpfbPacket
 
 from meeting_sfu.media import session
-from tests.conftest import Api, UserSession
-from tests.media_client import MediaPeer, PatternTrack, ToneTrack
+from tests.support.api import Api
+from tests.support.media_client import MediaPeer, Meeting, PatternTrack, ToneTrack
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
-
-
-async def eventually(
-    check: Callable[[], bool | Awaitable[bool]], seconds: float, every: float = 0.05
-) -> None:
-    """Wait until ``check`` holds (polling: what it watches has no event to wait on)."""
-    async with asyncio.timeout(seconds):
-        while True:
-            result = check()
-            if result if isinstance(result, bool) else await result:
-                return
-            await asyncio.sleep(every)
-
-
-class Meeting:
-    def __init__(self, api: Api, meeting: dict[str, Any], host: UserSession) -> None:
-        self.api = api
-        self.id: str = meeting["id"]
-        self.host = host
-        self.peers: list[MediaPeer] = []
-
-    async def guest(self, name: str) -> UserSession:
-        user = await self.api.user(name)
-        invited = await self.host.client.post(
-            f"/api/v1/meetings/{self.id}/invites", json={"user_id": str(user.id)}
-        )
-        assert invited.status_code == 201, invited.text
-        return user
-
-    async def join(self, user: UserSession) -> MediaPeer:
-        peer = await MediaPeer.join(self.api, user, self.id)
-        self.peers.append(peer)
-        return peer
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Api
-from tests.media.test_forwarding import Meeting, eventually
-from tests.media_client import PatternTrack, ToneTrack
+from tests.support.api import Api
+from tests.support.media_client import Meeting, PatternTrack, ToneTrack
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -31,7 +31,6 @@ from meeting_sfu.media.tracks import PublishedTrack
 from meeting_sfu.recording.capture import CaptureError
 from meeting_sfu.recording.recorder import CapturedTrack, TrackRecorder, read_captured
 from meeting_sfu.recording.remux import RemuxedTrack, h264_size, remux
-from tests.conftest import Api
 from tests.media.test_taps import (
     PUBLISHER_OPUS,
     PUBLISHER_VIDEO,
@@ -40,7 +39,8 @@ from tests.media.test_taps import (
     astronaut,
     published_track,
 )
-from tests.media_client import PatternTrack, PictureTrack, SpeechTrack
+from tests.support.api import Api
+from tests.support.media_client import PatternTrack, PictureTrack, SpeechTrack
 
 pytestmark = pytest.mark.integration
 

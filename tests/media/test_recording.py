@@ -10,18 +10,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import av
 import httpx
-import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
 from meeting_sfu.recording.probe import probe
 from meeting_shared.db.models import Recording
 from meeting_shared.services.recordings import stored_tracks, tracks_of
-from tests.conftest import Api
-from tests.media.test_forwarding import Meeting, eventually
-from tests.media_client import PatternTrack, SpeechTrack, ToneTrack, speech
+from tests.support.api import Api
+from tests.support.media_client import Meeting, PatternTrack, SpeechTrack, ToneTrack, speech
+from tests.support.polling import eventually
+from tests.support.recordings import audio_rms, download, frame_means
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -31,37 +30,6 @@ async def recordings(peer_client: httpx.AsyncClient, meeting_id: str) -> list[di
     assert response.status_code == 200, response.text
     found: list[dict[str, Any]] = response.json()
     return found
-
-
-async def download(client: httpx.AsyncClient, path: str, target: Path) -> Path:
-    redirect = await client.get(path)
-    assert redirect.status_code == 307, redirect.text
-    async with httpx.AsyncClient() as plain:
-        body = await plain.get(redirect.headers["location"])
-    assert body.status_code == 200
-    await asyncio.to_thread(target.write_bytes, body.content)
-    return target
-
-
-def frame_means(path: Path, seconds: list[float]) -> list[float]:
-    """Mean pixel value of the first frame at or after each second."""
-    means: list[float] = []
-    wanted = list(seconds)
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            if wanted and frame.time is not None and frame.time >= wanted[0]:
-                means.append(float(frame.to_ndarray(format="gray").mean()))
-                wanted.pop(0)
-    return means
-
-
-def audio_rms(path: Path) -> float:
-    with av.open(str(path)) as container:
-        samples = [
-            frame.to_ndarray().astype(np.float32).ravel() for frame in container.decode(audio=0)
-        ]
-    joined = np.concatenate(samples)
-    return float(np.sqrt(np.mean(joined**2)))
 
 
 async def test_a_recorded_meeting_becomes_track_files_and_one_mixed_video(api: Api) -> None:

@@ -20,15 +20,12 @@ import uvicorn
 from meeting_sfu.app import create_sfu_app
 from meeting_sfu.protocol import MAX_FRAME_BYTES
 from meeting_shared.settings import MediaNode, Settings
-from tests.conftest import (
-    Api,
-    free_port,
-    production_settings,
-    separate_redis_db,
-    start_live_server,
-)
-from tests.media_client import MediaPeer, PatternTrack, ToneTrack
-from tests.services import S3Config
+from tests.harness.ports import free_port
+from tests.harness.seaweedfs import S3Config
+from tests.support.api import Api
+from tests.support.databases import separate_redis_db
+from tests.support.live_server import production_settings, start_live_server
+from tests.support.media_client import MediaPeer, PatternTrack, ToneTrack
 
 pytestmark = pytest.mark.integration
 

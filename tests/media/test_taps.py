@@ -31,8 +31,8 @@ from meeting_sfu.media.tracks import PublishedTrack
 from meeting_sfu.media.traffic import Traffic
 from meeting_sfu.signaling.node import SignalingNode
 from meeting_shared.enums import TrackKind
-from tests.conftest import Api, UserSession
-from tests.media_client import MediaPeer, PictureTrack, SpeechTrack, speech
+from tests.support.api import Api, UserSession
+from tests.support.media_client import MediaPeer, PictureTrack, SpeechTrack, speech
 
 pytestmark = pytest.mark.integration
 

@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
-    Api,
-    free_port,
-    production_settings,
-    separate_redis_db,
-    start_live_server,
-)
-from tests.media_client import MediaPeer, PatternTrack, ToneTrack
-from tests.services import S3Config, TurnConfig
+from tests.harness.coturn import TurnConfig
+from tests.harness.ports import free_port
+from tests.harness.seaweedfs import S3Config
+from tests.support.api import Api
+from tests.support.databases import separate_redis_db
+from tests.support.live_server import production_settings, start_live_server
+from tests.support.media_client import MediaPeer, PatternTrack, ToneTrack
 
 pytestmark = pytest.mark.integration
 

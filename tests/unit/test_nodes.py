@@ -10,7 +10,7 @@ from meeting_shared.errors import Unavailable
 from meeting_shared.services.nodes import NodeDirectory
 from meeting_shared.settings import MediaNode
 from meeting_shared.state.memory import MemoryStateStore
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ import pytest
 
 from meeting_shared.services.sessions import SessionRevocations
 from meeting_shared.state.memory import MemoryStateStore
-from tests.clock import FakeClock
+from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.unit
 

@@ -18,7 +18,7 @@ from meeting_sfu.media.vad import (
     SpeechSegmenter,
     model_path,
 )
-from tests.media_client import speech
+from tests.support.media_client import speech
 
 pytestmark = pytest.mark.unit
 

@@ -6,11 +6,16 @@ that silently stops flowing in the integration tests.
 
 from __future__ import annotations
 
+import asyncio
 from importlib.metadata import version
+from types import SimpleNamespace
 
+import aioice.ice
 import pytest
 from aiortc import RTCPeerConnection
 from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+from meeting_sfu.media import webrtc
 
 pytestmark = pytest.mark.unit
 
@@ -50,3 +55,24 @@ async def test_instances_hold_the_attributes_we_read_and_replace() -> None:
         assert hasattr(vars(dtls.transport)["_connection"], "_nominated")
     finally:
         await peer.close()
+
+
+async def test_a_connection_closed_before_connect_resumes_ends_its_consent_checks() -> None:
+    """aioice starts the consent checks as ``connect()`` resumes from its completed check list,
+    even when ``close()`` ran in between; ``end_consent_checks_on_close`` ends them."""
+    webrtc.end_consent_checks_on_close()
+    connection = aioice.ice.Connection(ice_controlling=True)
+    connection.remote_username, connection.remote_password = "remote", "secret-remote"
+    connection._local_candidates_end = True
+    # The check list has completed, and close() has run before connect() takes the result.
+    connection._check_list = [SimpleNamespace(task=None)]  # type: ignore[list-item]
+    connection.sort_check_list = lambda: None  # type: ignore[method-assign]
+    connection._unfreeze_initial = lambda: None  # type: ignore[method-assign]
+    connection._check_periodic = lambda: False  # type: ignore[method-assign]
+    connection._check_list_state.put_nowait(aioice.ice.ICE_COMPLETED)
+    connection._closing = True
+    await connection.connect()
+    consent = connection._query_consent_task
+    assert consent is not None
+    await asyncio.sleep(0)
+    assert consent.cancelled()

@@ -55,7 +55,30 @@ def use_host_addresses(addresses: Sequence[str]) -> None:
         aioice.ice.get_host_addresses = use_host_addresses.default  # type: ignore[attr-defined]
 
 
+def end_consent_checks_on_close() -> None:
+    """Make a closed ICE connection stop its consent checks (idempotent).
+
+    aioice's ``connect()`` starts the consent-freshness task when it resumes after its check list
+    completed; a ``close()`` that ran in between (someone leaving just as ICE completes) had no
+    task to cancel yet, and the task then sleeps forever, holding the connection.
+    """
+    connection = aioice.ice.Connection
+    if getattr(connection.connect, "ends_on_close", False):
+        return
+    original = connection.connect
+
+    async def connect(self: aioice.ice.Connection) -> None:
+        await original(self)
+        task = self._query_consent_task
+        if self._closing and task is not None:
+            task.cancel()
+
+    connect.ends_on_close = True  # type: ignore[attr-defined]
+    connection.connect = connect  # type: ignore[method-assign]
+
+
 def peer_connection(ice_servers: Sequence[dict[str, Any]]) -> RTCPeerConnection:
+    end_consent_checks_on_close()
     servers = [
         RTCIceServer(
             urls=server["urls"],

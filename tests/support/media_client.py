@@ -34,8 +34,9 @@ from aiortc.sdp import SessionDescription
 from av import AudioFrame, VideoFrame
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.conftest import Api, UserSession
-from tests.speech import espeak_speech
+from meeting_sfu.media import webrtc
+from tests.support.api import Api, UserSession
+from tests.support.speech import espeak_speech
 
 SAMPLE_RATE = 48000
 AUDIO_FRAME = 960  # 20 ms at 48 kHz, what a browser's Opus encoder sends per packet
@@ -169,6 +170,7 @@ def _peer(ice_servers: list[dict[str, Any]], relay_only: bool) -> RTCPeerConnect
         for s in ice_servers
     ]
     policy = RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
+    webrtc.end_consent_checks_on_close()  # the same aioice race as on the node's side
     return RTCPeerConnection(
         RTCConfiguration(
             iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE, iceTransportPolicy=policy
@@ -363,3 +365,26 @@ class MediaPeer:
             for pc in (self.publisher, self.subscriber):
                 if pc is not None:
                     await pc.close()
+
+
+class Meeting:
+    """A meeting on a live server whose host invites guests and whose people join as MediaPeers."""
+
+    def __init__(self, api: Api, meeting: dict[str, Any], host: UserSession) -> None:
+        self.api = api
+        self.id: str = meeting["id"]
+        self.host = host
+        self.peers: list[MediaPeer] = []
+
+    async def guest(self, name: str) -> UserSession:
+        user = await self.api.user(name)
+        invited = await self.host.client.post(
+            f"/api/v1/meetings/{self.id}/invites", json={"user_id": str(user.id)}
+        )
+        assert invited.status_code == 201, invited.text
+        return user
+
+    async def join(self, user: UserSession) -> MediaPeer:
+        peer = await MediaPeer.join(self.api, user, self.id)
+        self.peers.append(peer)
+        return peer

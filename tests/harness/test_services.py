@@ -13,7 +13,8 @@ import redis
 from botocore.exceptions import ClientError
 from psycopg import sql
 
-from tests.services import S3Config, libpq_url
+from tests.harness.postgres import libpq_url
+from tests.harness.seaweedfs import S3Config
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 
 from meeting_shared.ai.catalog import served_models
+from tests.support.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_CACHE = REPO_ROOT / "var" / "models"
 START_TIMEOUT_SECONDS = 180.0
 
