@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 
 from meeting_shared.container import Container
 from meeting_shared.db.models import User
+from meeting_shared.db.pagination import MAX_PAGE_SIZE, PageRequest
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.errors import Forbidden, Unauthenticated
 from meeting_shared.services.accounts import AccountService
@@ -27,7 +28,6 @@ from meeting_shared.services.avatars import AvatarService
 from meeting_shared.services.chat import ChatService
 from meeting_shared.services.media import MediaService
 from meeting_shared.services.meetings import MeetingService
-from meeting_shared.services.pagination import MAX_PAGE_SIZE, PageRequest
 from meeting_shared.services.user_admin import UserAdminService
 from meeting_shared.text import refuse_unstorable_text
 

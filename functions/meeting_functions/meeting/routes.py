@@ -35,6 +35,7 @@ from meeting_functions.http.schemas import (
 )
 from meeting_shared.clock import UtcDatetime
 from meeting_shared.container import Container
+from meeting_shared.db.pagination import Page
 from meeting_shared.errors import NotFound
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.attendance import Admission, InviteRequest, JoinRequest, RoleChange
@@ -47,7 +48,6 @@ from meeting_shared.services.meetings import (
     MeetingView,
 )
 from meeting_shared.services.nodes import NodeStatus
-from meeting_shared.services.pagination import Page
 from meeting_shared.services.recordings import RecordingService
 from meeting_shared.services.rooms import RoomStats, RoomStatus, room_stats, room_status
 from meeting_shared.services.transcripts import (

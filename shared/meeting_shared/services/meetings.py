@@ -13,6 +13,13 @@ from sqlalchemy import or_, select, update
 
 from meeting_shared.clock import UtcDatetime, utcnow
 from meeting_shared.db.models import Meeting, Participant, Room
+from meeting_shared.db.pagination import (
+    AnySelect,
+    Page,
+    PageRequest,
+    like_pattern,
+    paginate,
+)
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from meeting_shared.events import (
@@ -25,13 +32,6 @@ from meeting_shared.events import (
 )
 from meeting_shared.security import PasswordHasher
 from meeting_shared.services.actors import Actor
-from meeting_shared.services.pagination import (
-    AnySelect,
-    Page,
-    PageRequest,
-    like_pattern,
-    paginate,
-)
 
 
 class MeetingType(StrEnum):

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
 
 from meeting_shared.db.models import User
+from meeting_shared.db.pagination import Page, PageRequest, like_pattern, paginate
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.errors import Conflict, Forbidden
 from meeting_shared.events import (
@@ -32,7 +33,6 @@ from meeting_shared.services.accounts import (
     revoke_user_sessions,
 )
 from meeting_shared.services.actors import Actor, UserRole, UserStatus
-from meeting_shared.services.pagination import Page, PageRequest, like_pattern, paginate
 from meeting_shared.services.sessions import SessionRevocations
 
 

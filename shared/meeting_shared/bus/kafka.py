@@ -26,7 +26,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import ValidationError
 
-from meeting_shared.delivery import Deliveries, EventHandler
+from meeting_shared.bus.delivery import Deliveries
+from meeting_shared.bus.port import EventHandler
 from meeting_shared.errors import Unavailable
 from meeting_shared.events import Event, EventData, stream_of
 from meeting_shared.settings import Settings
