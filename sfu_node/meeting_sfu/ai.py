@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind
 
 from meeting_sfu.media.taps import AudioTap, SpeechSegment, VideoSampler
 from meeting_sfu.media.tracks import PublishedTrack
-from meeting_sfu.protocol import Announcement, Caption, EmotionCue, LineEmotion
+from meeting_sfu.protocol import Announcement, Caption, EmotionCue
 from meeting_sfu.rooms import Room, RoomRegistry
 from meeting_shared.ai import audio as codec
 from meeting_shared.container import Container
@@ -37,6 +37,7 @@ from meeting_shared.events import (
     parse_event_data,
 )
 from meeting_shared.services.meetings import MeetingSettings
+from meeting_shared.services.transcripts import emotion_of
 from meeting_shared.telemetry import tracer
 
 logger = logging.getLogger(__name__)
@@ -193,9 +194,7 @@ class NodeAi:
         room = self._rooms.rooms.get(line.meeting_id)
         if room is None:
             return
-        emotion = None
-        if line.emotion in ("positive", "neutral", "negative"):
-            emotion = LineEmotion(label=line.emotion, score=line.emotion_score or 0.0)
+        emotion = emotion_of(line.emotion, line.emotion_score)
         room.broadcast(
             Caption(
                 id=line.segment_id,

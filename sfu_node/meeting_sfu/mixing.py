@@ -24,12 +24,11 @@ from meeting_shared.background import wait_for_event
 from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
 from meeting_shared.db.models import Recording, TranscriptLine, User
+from meeting_shared.enums import RecordingStatus, TrackFormat
 from meeting_shared.events import Event, RecordingReady, RecordingSaved
 from meeting_shared.recording.mixer import Timeline, TimelineTrack, mix
 from meeting_shared.services.recordings import (
     RecordedTrackInfo,
-    RecordingStatus,
-    TrackFormat,
     blob_keys,
     fail_stored_recording,
     stored_tracks,

@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
+from meeting_shared.enums import TrackSource
 from meeting_shared.services.rooms import ParticipantInfo, TrackInfo
+from meeting_shared.services.transcripts import LineEmotion
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
@@ -100,7 +102,7 @@ class EndMeeting(Frame):
 
 class OutgoingTrack(Frame):
     mid: Mid
-    source: Literal["microphone", "camera", "screen"]
+    source: TrackSource
 
 
 class PublishOffer(Frame):
@@ -346,11 +348,6 @@ class LobbyResolved(BaseModel):
     user_id: uuid.UUID
     admitted: bool
     by: uuid.UUID
-
-
-class LineEmotion(BaseModel):
-    label: Literal["positive", "neutral", "negative"]
-    score: float = Field(description="VADER's compound score, -1 (negative) .. 1 (positive)")
 
 
 class Caption(BaseModel):

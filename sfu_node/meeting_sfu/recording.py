@@ -32,6 +32,7 @@ from meeting_sfu.rooms import Room, RoomRegistry
 from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
 from meeting_shared.db.models import Meeting, Recording
+from meeting_shared.enums import RecordingStatus, TrackFormat
 from meeting_shared.events import (
     Event,
     RecordingFailed,
@@ -42,13 +43,7 @@ from meeting_shared.events import (
 )
 from meeting_shared.recording.mixer import Timeline, TimelineTrack
 from meeting_shared.services.meetings import MANAGER_ROLES
-from meeting_shared.services.recordings import (
-    CAPTURES,
-    RecordedTrackInfo,
-    RecordingStatus,
-    TrackFormat,
-    fail_stored_recording,
-)
+from meeting_shared.services.recordings import CAPTURES, RecordedTrackInfo, fail_stored_recording
 
 logger = logging.getLogger(__name__)
 

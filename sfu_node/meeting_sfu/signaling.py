@@ -20,13 +20,12 @@ import pydantic_core
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from meeting_sfu.ai import NodeAi
 from meeting_sfu.ice import ice_servers_for
 from meeting_sfu.media import webrtc
 from meeting_sfu.media.session import MediaConfig, MediaRoom, MediaSession
-from meeting_sfu.media.tracks import Bitrates, PublishedTrack, Source
+from meeting_sfu.media.tracks import Bitrates, PublishedTrack
 from meeting_sfu.media.traffic import RateMeter, Traffic
 from meeting_sfu.protocol import (
     CLIENT_FRAME,
@@ -78,6 +77,7 @@ from meeting_shared.container import Container
 from meeting_shared.db.models import ChatMessage as ChatMessageRow
 from meeting_shared.db.models import LobbyEntry as LobbyRow
 from meeting_shared.db.models import Meeting, Participant, User
+from meeting_shared.enums import MeetingStatus, ParticipantState, TrackSource, UserRole, UserStatus
 from meeting_shared.errors import Forbidden, MeetingError, Unauthenticated
 from meeting_shared.events import (
     ChatMessagePosted,
@@ -98,18 +98,11 @@ from meeting_shared.events import (
 from meeting_shared.events import (
     ParticipantLeft as ParticipantLeftEvent,
 )
-from meeting_shared.services.actors import Actor, UserRole, UserStatus
+from meeting_shared.services.actors import Actor
 from meeting_shared.services.attendance import AttendanceService, RoleChange
-from meeting_shared.services.chat import ChatService, NewMessage
-from meeting_shared.services.meetings import (
-    MANAGER_ROLES,
-    MeetingService,
-    MeetingStatus,
-    ParticipantState,
-    load_for_manager,
-)
+from meeting_shared.services.chat import NewMessage
+from meeting_shared.services.meetings import MANAGER_ROLES, load_for_manager
 from meeting_shared.services.nodes import NodeStats
-from meeting_shared.services.recordings import RecordingService
 from meeting_shared.services.rooms import (
     ParticipantInfo,
     RoomStats,
@@ -240,7 +233,7 @@ class SignalingNode:
         """For Prometheus, at scrape time: what the node hosts and its traffic totals."""
         rooms = self.rooms.rooms.values()
         tracks = [t for room in rooms for t in room.media.tracks.values()]
-        by_source = dict.fromkeys(get_args(Source), 0)
+        by_source = dict.fromkeys(get_args(TrackSource), 0)
         for track in tracks:
             by_source[track.source] += 1
         traffic = self.traffic
@@ -517,11 +510,10 @@ class SignalingNode:
             case Ping(id=ping_id):
                 connection.send(Pong(id=ping_id))
             case SendChat(body=body):
-                async with self.container.db.session() as session:
-                    service = ChatService(
-                        self.container.unit_of_work(session), limiter=self.container.limiter
+                async with self.container.open_services() as services:
+                    message, sender = await services.chat.post(
+                        actor, meeting_id, NewMessage(body=body)
                     )
-                    message, sender = await service.post(actor, meeting_id, NewMessage(body=body))
                 self._broadcast_chat(room, message, sender)
             case SetMute(audio=audio, video=video):
                 if audio is not None:
@@ -573,23 +565,14 @@ class SignalingNode:
                 await self.container.limiter.check("ai", str(actor.user_id))  # as REST AI calls
                 await self.ai.announce(room, connection.user_id, connection.info.display_name, text)
             case StartRecording():
-                async with self.container.db.session() as session:
-                    await self._recording_service(session).start(actor, meeting_id)
+                async with self.container.open_services() as services:
+                    await services.recordings.start(actor, meeting_id)
             case StopRecording():
-                async with self.container.db.session() as session:
-                    await self._recording_service(session).stop(actor, meeting_id)
+                async with self.container.open_services() as services:
+                    await services.recordings.stop(actor, meeting_id)
             case EndMeeting():
-                async with self.container.db.session() as session:
-                    await MeetingService(
-                        self.container.unit_of_work(session), hasher=self.container.hasher
-                    ).end(actor, meeting_id)
-
-    def _recording_service(self, session: AsyncSession) -> RecordingService:
-        return RecordingService(
-            self.container.unit_of_work(session),
-            self.container.blobs,
-            url_ttl=self.container.settings.download_url_ttl_seconds,
-        )
+                async with self.container.open_services() as services:
+                    await services.meetings.end(actor, meeting_id)
 
     @staticmethod
     def _media(connection: Connection) -> MediaSession:
@@ -599,27 +582,15 @@ class SignalingNode:
 
     async def _attendance(self, action: Callable[[AttendanceService], Awaitable[object]]) -> None:
         """Run one attendance change; its event then updates the live room (see ``_on_*``)."""
-        async with self.container.db.session() as session:
-            await action(self._attendance_service(session))
-
-    def _attendance_service(self, session: AsyncSession) -> AttendanceService:
-        container = self.container
-        return AttendanceService(
-            container.unit_of_work(session),
-            hasher=container.hasher,
-            tokens=container.tokens,
-            limiter=container.limiter,
-            nodes=container.nodes,
-        )
+        async with self.container.open_services() as services:
+            await action(services.attendance)
 
     async def _send_lobby(self, connection: Connection) -> None:
         """Who waits in the lobby now, for a host or co-host (a manager's join, a promotion);
         nothing when nobody waits."""
-        async with self.container.db.read_session() as session:
+        async with self.container.open_services(read_only=True) as services:
             try:
-                rows = await self._attendance_service(session).lobby(
-                    _actor(connection), connection.meeting_id
-                )
+                rows = await services.attendance.lobby(_actor(connection), connection.meeting_id)
             except MeetingError:  # no longer a manager by the time this ran
                 return
         if not rows:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +23,7 @@ from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.mail import FileMailSink, Mailer, SmtpMailer
 from meeting_shared.security import CsrfTokens, PasswordHasher, Sealer, TokenService, derive_key
 from meeting_shared.services.audit import AuditLog
+from meeting_shared.services.factory import ServiceParts, Services
 from meeting_shared.services.meeting_lists import MeetingListCache
 from meeting_shared.services.nodes import NodeDirectory
 from meeting_shared.services.notifications import Notifier
@@ -219,6 +223,32 @@ class Container:
             on_commit=self.relay.notify,
             after_commit=(self.meeting_lists.after_commit,),
         )
+
+    @cached_property
+    def service_parts(self) -> ServiceParts:
+        return ServiceParts(
+            settings=self.settings,
+            blobs=self.blobs,
+            hasher=self.hasher,
+            tokens=self.tokens,
+            sealer=self.sealer,
+            limiter=self.limiter,
+            revocations=self.revocations,
+            nodes=self.nodes,
+        )
+
+    def services(self, uow: UnitOfWork) -> Services:
+        return Services(uow, self.service_parts)
+
+    @asynccontextmanager
+    async def open_services(self, *, read_only: bool = False) -> AsyncIterator[Services]:
+        """The services over a fresh session, for code outside a request (the media node, workers).
+
+        ``read_only`` gives an autocommit session, as GET requests get.
+        """
+        session = self.db.read_session() if read_only else self.db.session()
+        async with session:
+            yield self.services(self.unit_of_work(session))
 
     async def aclose(self) -> None:
         self.hasher.close()

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from meeting_shared.clock import utcnow
+from meeting_shared.enums import UserRole
 from meeting_shared.errors import Unauthenticated, Unavailable
-from meeting_shared.services.actors import UserRole
 
 T = TypeVar("T")
 

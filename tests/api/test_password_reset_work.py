@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from meeting_functions.http.deps import account_service
 from meeting_shared.db.engine import Database
 from tests.api.accounts import unique_name
 from tests.conftest import Api, LiveServer
@@ -34,7 +33,7 @@ async def test_a_reset_request_runs_the_same_statements_for_every_address(
         statements.clear()
         async with db.session() as session:
             uow = live_server.container.unit_of_work(session)
-            service = await account_service(uow, live_server.container)
+            service = live_server.container.services(uow).accounts
             await service.request_password_reset(email, client_ip="203.0.113.7")
         return list(statements)
 

@@ -20,11 +20,12 @@ from meeting_shared.db.migrate import alembic_config, upgrade_async
 from meeting_shared.db.models import Meeting, OutboxEvent, User
 from meeting_shared.db.pagination import PageRequest
 from meeting_shared.db.uow import UnitOfWork
+from meeting_shared.enums import UserRole
 from meeting_shared.errors import Conflict, InvalidInput, Unauthenticated
 from meeting_shared.events import Event, UserRegistered
 from meeting_shared.security import PasswordHasher, Sealer, TokenService
 from meeting_shared.services.accounts import AccountService, Credentials, Registration
-from meeting_shared.services.actors import Actor, UserRole
+from meeting_shared.services.actors import Actor
 from meeting_shared.services.meetings import MeetingDraft, MeetingService
 from meeting_shared.services.rate_limits import RateLimiter
 from meeting_shared.services.sessions import SessionRevocations

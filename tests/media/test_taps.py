@@ -30,6 +30,7 @@ from meeting_sfu.media.taps import AudioTap, SpeechSegment, VideoSampler
 from meeting_sfu.media.tracks import PublishedTrack
 from meeting_sfu.media.traffic import Traffic
 from meeting_sfu.signaling import SignalingNode
+from meeting_shared.enums import TrackKind
 from tests.conftest import Api, UserSession
 from tests.media_client import MediaPeer, PictureTrack, SpeechTrack, speech
 
@@ -215,9 +216,7 @@ class Upstream:
                 self.keyframe_requests += 1
 
 
-def published_track(
-    kind: Literal["audio", "video"], codec: str, upstream: Upstream
-) -> PublishedTrack:
+def published_track(kind: TrackKind, codec: str, upstream: Upstream) -> PublishedTrack:
     subscriber_type = next(c.payloadType for c in CODECS[kind] if c.mimeType == codec)
     assert subscriber_type is not None
     publisher_type = PUBLISHER_OPUS if kind == "audio" else PUBLISHER_VIDEO

@@ -20,14 +20,18 @@ from meeting_shared.container import Container
 from meeting_shared.db.models import User
 from meeting_shared.db.pagination import MAX_PAGE_SIZE, PageRequest
 from meeting_shared.db.uow import UnitOfWork
+from meeting_shared.enums import UserRole, UserStatus
 from meeting_shared.errors import Forbidden, Unauthenticated
 from meeting_shared.services.accounts import AccountService
-from meeting_shared.services.actors import Actor, UserRole, UserStatus
+from meeting_shared.services.actors import Actor
 from meeting_shared.services.attendance import AttendanceService
 from meeting_shared.services.avatars import AvatarService
 from meeting_shared.services.chat import ChatService
+from meeting_shared.services.factory import Services
 from meeting_shared.services.media import MediaService
 from meeting_shared.services.meetings import MeetingService
+from meeting_shared.services.recordings import RecordingService
+from meeting_shared.services.transcripts import TranscriptService
 from meeting_shared.services.user_admin import UserAdminService
 from meeting_shared.text import refuse_unstorable_text
 
@@ -157,60 +161,47 @@ async def client_ip(request: Request, container: ContainerDep) -> str:
 ClientIpDep = Annotated[str, Depends(client_ip)]
 
 
-async def account_service(uow: UowDep, container: ContainerDep) -> AccountService:
-    settings = container.settings
-    return AccountService(
-        uow,
-        hasher=container.hasher,
-        tokens=container.tokens,
-        revocations=container.revocations,
-        limiter=container.limiter,
-        sealer=container.sealer,
-        refresh_ttl=settings.refresh_token_ttl_seconds,
-    )
+async def services(uow: UowDep, container: ContainerDep) -> Services:
+    return container.services(uow)
 
 
-async def user_admin_service(uow: UowDep, container: ContainerDep) -> UserAdminService:
-    return UserAdminService(uow, revocations=container.revocations, hasher=container.hasher)
+ServicesDep = Annotated[Services, Depends(services)]
 
 
-async def avatar_service(uow: UowDep, container: ContainerDep) -> AvatarService:
-    return AvatarService(
-        uow,
-        blobs=container.blobs,
-        max_bytes=container.settings.avatar_max_bytes,
-        size=container.settings.avatar_size,
-        max_pixels=container.settings.image_max_pixels,
-    )
+async def account_service(services: ServicesDep) -> AccountService:
+    return services.accounts
 
 
-async def meeting_service(uow: UowDep, container: ContainerDep) -> MeetingService:
-    return MeetingService(uow, hasher=container.hasher)
+async def user_admin_service(services: ServicesDep) -> UserAdminService:
+    return services.user_admin
 
 
-async def attendance_service(uow: UowDep, container: ContainerDep) -> AttendanceService:
-    return AttendanceService(
-        uow,
-        hasher=container.hasher,
-        tokens=container.tokens,
-        limiter=container.limiter,
-        nodes=container.nodes,
-    )
+async def avatar_service(services: ServicesDep) -> AvatarService:
+    return services.avatars
 
 
-async def chat_service(uow: UowDep, container: ContainerDep) -> ChatService:
-    return ChatService(uow, limiter=container.limiter)
+async def meeting_service(services: ServicesDep) -> MeetingService:
+    return services.meetings
 
 
-async def media_service(uow: UowDep, container: ContainerDep) -> MediaService:
-    return MediaService(
-        uow,
-        blobs=container.blobs,
-        max_bytes=container.settings.upload_max_bytes,
-        upload_ttl=container.settings.upload_url_ttl_seconds,
-        download_ttl=container.settings.download_url_ttl_seconds,
-        max_pixels=container.settings.image_max_pixels,
-    )
+async def attendance_service(services: ServicesDep) -> AttendanceService:
+    return services.attendance
+
+
+async def chat_service(services: ServicesDep) -> ChatService:
+    return services.chat
+
+
+async def media_service(services: ServicesDep) -> MediaService:
+    return services.media
+
+
+async def recording_service(services: ServicesDep) -> RecordingService:
+    return services.recordings
+
+
+async def transcript_service(services: ServicesDep) -> TranscriptService:
+    return services.transcripts
 
 
 AccountsDep = Annotated[AccountService, Depends(account_service)]
@@ -220,3 +211,5 @@ MeetingsDep = Annotated[MeetingService, Depends(meeting_service)]
 AttendanceDep = Annotated[AttendanceService, Depends(attendance_service)]
 ChatDep = Annotated[ChatService, Depends(chat_service)]
 MediaDep = Annotated[MediaService, Depends(media_service)]
+RecordingsDep = Annotated[RecordingService, Depends(recording_service)]
+TranscriptsDep = Annotated[TranscriptService, Depends(transcript_service)]

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 
 from meeting_functions.http.deps import (
@@ -17,8 +17,9 @@ from meeting_functions.http.deps import (
     ContainerDep,
     MeetingsDep,
     PageDep,
+    RecordingsDep,
+    TranscriptsDep,
     UowDep,
-    meeting_service,
     read_unit_of_work,
 )
 from meeting_functions.http.schemas import (
@@ -36,6 +37,7 @@ from meeting_functions.http.schemas import (
 from meeting_shared.clock import UtcDatetime
 from meeting_shared.container import Container
 from meeting_shared.db.pagination import Page
+from meeting_shared.enums import MeetingStatus
 from meeting_shared.errors import NotFound
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.attendance import Admission, InviteRequest, JoinRequest, RoleChange
@@ -44,15 +46,12 @@ from meeting_shared.services.meetings import (
     MeetingChange,
     MeetingDraft,
     MeetingService,
-    MeetingStatus,
     MeetingView,
 )
 from meeting_shared.services.nodes import NodeStatus
-from meeting_shared.services.recordings import RecordingService
 from meeting_shared.services.rooms import RoomStats, RoomStatus, room_stats, room_status
 from meeting_shared.services.transcripts import (
     Transcript,
-    TranscriptService,
     as_text,
     as_webvtt,
 )
@@ -76,7 +75,7 @@ async def _cached_list(
     generation, body = await cache.read(actor.user_id, variant)
     if body is None:
         async with read_unit_of_work(container) as uow:
-            page = await load(await meeting_service(uow, container))
+            page = await load(container.services(uow).meetings)
         body = PagePublic[MeetingPublic].build(page, _public).model_dump_json()
         await cache.write(actor.user_id, generation, variant, body)
     return Response(body, media_type="application/json")
@@ -298,26 +297,17 @@ async def post_message(
 async def transcript(
     meeting_id: uuid.UUID,
     actor: ActorDep,
-    uow: UowDep,
+    service: TranscriptsDep,
     format: Annotated[Literal["json", "text", "vtt"], Query()] = "json",
     q: Annotated[str, Query(max_length=200, description="Words every line must contain")] = "",
 ) -> Response:
     """What was said, from the live captions: JSON, plain text or WebVTT; searchable."""
-    found = await TranscriptService(uow).read(actor, meeting_id, q)
+    found = await service.read(actor, meeting_id, q)
     if format == "text":
         return PlainTextResponse(as_text(found))
     if format == "vtt":
         return PlainTextResponse(as_webvtt(found), media_type="text/vtt")
     return JSONResponse(found.model_dump(mode="json"))
-
-
-def _recordings(uow: UowDep, container: ContainerDep) -> RecordingService:
-    return RecordingService(
-        uow, container.blobs, url_ttl=container.settings.download_url_ttl_seconds
-    )
-
-
-RecordingsDep = Annotated[RecordingService, Depends(_recordings)]
 
 
 @meetings.get("/meetings/{meeting_id}/recordings", response_model=list[RecordingPublic])

@@ -24,7 +24,9 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+from meeting_shared.enums import TrackKind, TrackSource
 
 MAGIC = b"MEETRTP1"
 CHUNK = struct.Struct("<Id")
@@ -41,8 +43,8 @@ class CaptureError(ValueError):
 class CaptureHeader:
     track_id: str
     user_id: uuid.UUID
-    kind: Literal["audio", "video"]
-    source: Literal["microphone", "camera", "screen"]
+    kind: TrackKind
+    source: TrackSource
     codec: str  # what the track forwards ("opus", "vp8" or "h264"; video may switch)
     payload_types: dict[int, str]  # RTP payload type -> codec name, as the packets carry them
 

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from meeting_sfu.media.capture import CaptureError, CaptureHeader, encode_chunk, read_capture
 from meeting_sfu.media.taps import SEQ_MOD, VIDEO_QUEUE, _payload_types
-from meeting_sfu.media.tracks import Kind, PublishedTrack, Source
+from meeting_sfu.media.tracks import PublishedTrack
+from meeting_shared.enums import TrackKind, TrackSource
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,8 @@ class CapturedTrack:
     """What ``TrackRecorder.stop()`` wrote. With no packets there is no file."""
 
     path: Path
-    kind: Kind
-    source: Source
+    kind: TrackKind
+    source: TrackSource
     codec: str  # what the track forwarded when recording began
     user_id: uuid.UUID
     track_id: str

@@ -56,7 +56,7 @@ from meeting_sfu.media.taps import (
     _Reorder,
     _VideoPipeline,
 )
-from meeting_sfu.media.tracks import Kind, Source
+from meeting_shared.enums import TrackKind, TrackSource
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +76,8 @@ class RemuxedTrack:
     and ``started_at``/``ended_at`` are None."""
 
     path: Path
-    kind: Kind
-    source: Source
+    kind: TrackKind
+    source: TrackSource
     codec: Codec
     user_id: uuid.UUID
     track_id: str

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from meeting_sfu.media import webrtc
 from meeting_sfu.media.speaker import ActiveSpeaker as SpeakerDetector
-from meeting_sfu.media.tracks import Bitrates, PublishedTrack, Source, SubscriberOutput
+from meeting_sfu.media.tracks import Bitrates, PublishedTrack, SubscriberOutput
 from meeting_sfu.media.traffic import Traffic
 from meeting_sfu.protocol import (
     ActiveSpeaker,
@@ -34,6 +34,7 @@ from meeting_sfu.protocol import (
     TrackPublished,
     TrackUnpublished,
 )
+from meeting_shared.enums import TrackSource
 from meeting_shared.errors import MeetingError
 from meeting_shared.services.rooms import TrackInfo
 
@@ -46,7 +47,7 @@ MAX_PUBLISHED = 4  # microphone, camera, screen video and screen audio
 # M-lines on a subscribing connection before idle ones carry other SSRCs: an answer with this
 # many stays well under the 60 000 characters a subscribe_answer's SDP may have.
 MAX_SUBSCRIBE_MLINES = 32
-SOURCES_BY_KIND: dict[str, tuple[Source, ...]] = {
+SOURCES_BY_KIND: dict[str, tuple[TrackSource, ...]] = {
     "audio": ("microphone", "screen"),
     "video": ("camera", "screen"),
 }
@@ -187,7 +188,7 @@ class MediaSession:
 
     # --- publishing --------------------------------------------------------------------------
 
-    async def publish_offer(self, sdp: str, sources: dict[str, Source]) -> None:
+    async def publish_offer(self, sdp: str, sources: dict[str, TrackSource]) -> None:
         if self.publisher is None:
             self.publisher = self._peer("publish")
         pc = self.publisher
@@ -216,7 +217,7 @@ class MediaSession:
         await self._on_tracks_changed(self.track_infos())
 
     def _publish(
-        self, pc: RTCPeerConnection, stream: webrtc.OfferedStream, source: Source | None
+        self, pc: RTCPeerConnection, stream: webrtc.OfferedStream, source: TrackSource | None
     ) -> None:
         assert self._tap is not None
         allowed = SOURCES_BY_KIND[stream.kind]

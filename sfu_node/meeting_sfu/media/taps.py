@@ -60,6 +60,7 @@ from PIL import Image
 from meeting_sfu.media import rtp
 from meeting_sfu.media.tracks import PublishedTrack
 from meeting_sfu.media.vad import SAMPLE_RATE, Samples, Segment, SpeechSegmenter
+from meeting_shared.enums import TrackKind
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ async def _in_worker(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs
     return await asyncio.get_running_loop().run_in_executor(_workers(), call)
 
 
-def _payload_types(kind: Literal["audio", "video"]) -> dict[int, str]:
+def _payload_types(kind: TrackKind) -> dict[int, str]:
     """Subscriber-side payload type -> codec name: forwarded packets carry aiortc's table."""
     return {
         c.payloadType: c.mimeType.split("/")[1].lower()

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -35,11 +35,10 @@ from aiortc.rtp import (
 
 from meeting_sfu.media import rtp
 from meeting_sfu.media.traffic import Traffic
+from meeting_shared.enums import TrackKind, TrackSource
 
 logger = logging.getLogger(__name__)
 
-Kind = Literal["audio", "video"]
-Source = Literal["microphone", "camera", "screen"]
 Send = Callable[[bytes], None]  # raises ConnectionError once the subscriber is gone
 SendRtcp = Callable[[bytes], Awaitable[None]]
 
@@ -70,8 +69,8 @@ class PublishedTrack:
         *,
         track_id: str,
         user_id: uuid.UUID,
-        kind: Kind,
-        source: Source,
+        kind: TrackKind,
+        source: TrackSource,
         ssrc: int,
         rtx_ssrc: int | None,
         payload_types: dict[int, int],
@@ -87,8 +86,8 @@ class PublishedTrack:
         self.traffic = traffic
         self.track_id = track_id
         self.user_id = user_id
-        self.kind: Kind = kind
-        self.source: Source = source
+        self.kind: TrackKind = kind
+        self.source: TrackSource = source
         self.ssrc = ssrc
         self.rtx_ssrc = rtx_ssrc
         self.payload_types = payload_types  # publisher's payload type -> subscribers'

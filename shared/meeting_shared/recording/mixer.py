@@ -39,10 +39,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
+from meeting_shared.enums import TrackKind, TrackSource
 from meeting_shared.errors import MeetingError
 
 FFMPEG = "ffmpeg"
@@ -73,8 +74,8 @@ class TimelineTrack(BaseModel):
     track_id: str
     user_id: uuid.UUID
     display_name: str
-    kind: Literal["audio", "video"]
-    source: Literal["microphone", "camera", "screen"]
+    kind: TrackKind
+    source: TrackSource
     file: str
     """Name of the track's Matroska file, relative to the recording's folder."""
     started_at: datetime

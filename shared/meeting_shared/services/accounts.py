@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from meeting_shared.clock import utcnow
 from meeting_shared.db.models import PasswordResetToken, RefreshToken, User
 from meeting_shared.db.uow import UnitOfWork
+from meeting_shared.enums import UserRole, UserStatus
 from meeting_shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from meeting_shared.events import (
     PasswordChanged,
@@ -29,7 +30,7 @@ from meeting_shared.security import (
     new_opaque_token,
     token_digest,
 )
-from meeting_shared.services.actors import Actor, UserRole, UserStatus
+from meeting_shared.services.actors import Actor
 from meeting_shared.services.rate_limits import RateLimiter
 from meeting_shared.services.sessions import SessionRevocations
 

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class UserRole(StrEnum):
-    USER = "user"
-    ADMIN = "admin"
-
-
-class UserStatus(StrEnum):
-    ACTIVE = "active"
-    BANNED = "banned"
-    DELETED = "deleted"
+from meeting_shared.enums import UserRole
 
 
 @dataclass(frozen=True, slots=True)

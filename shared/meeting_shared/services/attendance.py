@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select, update
@@ -13,6 +12,7 @@ from sqlalchemy import func, select, update
 from meeting_shared.clock import utcnow
 from meeting_shared.db.models import LobbyEntry, Meeting, MeetingInvite, Participant, User
 from meeting_shared.db.uow import UnitOfWork
+from meeting_shared.enums import LobbyStatus, MeetingStatus, ParticipantRole, ParticipantState
 from meeting_shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from meeting_shared.events import (
     InviteCreated,
@@ -29,9 +29,6 @@ from meeting_shared.services.accounts import require_user
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.meetings import (
     MANAGER_ROLES,
-    MeetingStatus,
-    ParticipantRole,
-    ParticipantState,
     hold_meeting,
     load_for_manager,
     load_for_member,
@@ -44,12 +41,6 @@ from meeting_shared.services.nodes import NodeDirectory
 from meeting_shared.services.rate_limits import RateLimiter
 from meeting_shared.services.rooms import open_room
 from meeting_shared.settings import MediaNode
-
-
-class LobbyStatus(StrEnum):
-    WAITING = "waiting"
-    ADMITTED = "admitted"
-    DENIED = "denied"
 
 
 class JoinRequest(BaseModel):

@@ -11,10 +11,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from meeting_shared.blobs import BlobStore
 from meeting_shared.db.models import User
 from meeting_shared.db.uow import UnitOfWork
+from meeting_shared.enums import UserStatus
 from meeting_shared.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from meeting_shared.events import UserUpdated
 from meeting_shared.media_probe import open_picture
-from meeting_shared.services.actors import Actor, UserStatus
+from meeting_shared.services.actors import Actor
 
 ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 AVATAR_CONTENT_TYPE = "image/webp"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Annotated, Any, Protocol, Self
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
@@ -21,6 +20,7 @@ from meeting_shared.db.pagination import (
     paginate,
 )
 from meeting_shared.db.uow import UnitOfWork
+from meeting_shared.enums import MeetingStatus, MeetingType, ParticipantRole, ParticipantState
 from meeting_shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from meeting_shared.events import (
     MeetingCancelled,
@@ -32,33 +32,6 @@ from meeting_shared.events import (
 )
 from meeting_shared.security import PasswordHasher
 from meeting_shared.services.actors import Actor
-
-
-class MeetingType(StrEnum):
-    VIDEO = "video"
-    AUDIO = "audio"
-
-
-class MeetingStatus(StrEnum):
-    SCHEDULED = "scheduled"
-    LIVE = "live"
-    ENDED = "ended"
-    CANCELLED = "cancelled"
-
-
-class ParticipantRole(StrEnum):
-    HOST = "host"
-    CO_HOST = "co_host"
-    PRESENTER = "presenter"
-    PARTICIPANT = "participant"
-
-
-class ParticipantState(StrEnum):
-    INVITED = "invited"  # may join, has not yet
-    JOINED = "joined"  # in the meeting now
-    LEFT = "left"
-    REMOVED = "removed"  # removed by a host; may not rejoin
-
 
 MANAGER_ROLES = frozenset({ParticipantRole.HOST, ParticipantRole.CO_HOST})
 CLOSED_STATUSES = frozenset({MeetingStatus.ENDED, MeetingStatus.CANCELLED})

@@ -11,7 +11,6 @@ the outbox, so the room, the worker and the audit log follow it.
 from __future__ import annotations
 
 import uuid
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
@@ -21,26 +20,11 @@ from meeting_shared.blobs import BlobStore
 from meeting_shared.clock import utcnow
 from meeting_shared.db.models import Meeting, Recording, Room
 from meeting_shared.db.uow import UnitOfWork
+from meeting_shared.enums import MeetingStatus, ParticipantRole, RecordingStatus, TrackFormat
 from meeting_shared.errors import Conflict, Forbidden, NotFound
 from meeting_shared.events import RecordingFailed, RecordingStarted, RecordingStopped
 from meeting_shared.services.actors import Actor
-from meeting_shared.services.meetings import (
-    MeetingStatus,
-    ParticipantRole,
-    load_for_manager,
-    load_for_member,
-    meeting_settings,
-)
-
-
-class RecordingStatus(StrEnum):
-    RECORDING = "recording"
-    PROCESSING = "processing"  # stopped; the node stores the files
-    SAVED = "saved"  # files stored; waiting for a mixing worker
-    MIXING = "mixing"
-    READY = "ready"
-    FAILED = "failed"
-
+from meeting_shared.services.meetings import load_for_manager, load_for_member, meeting_settings
 
 # What people see: the steps between stopping and ready are all "processing".
 PUBLIC_STATUS = {
@@ -51,11 +35,6 @@ PUBLIC_STATUS = {
     RecordingStatus.READY: "ready",
     RecordingStatus.FAILED: "failed",
 }
-
-
-class TrackFormat(StrEnum):
-    CAPTURE = "capture"  # the packets as the media node received them, until remuxed
-    MATROSKA = "matroska"  # what people download
 
 
 CAPTURES = "captures"  # the folder of a recording's capture files in the blob store

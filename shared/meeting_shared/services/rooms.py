@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -12,6 +11,7 @@ from sqlalchemy import select
 from meeting_shared.clock import utcnow
 from meeting_shared.db.models import Meeting, Room
 from meeting_shared.db.uow import UnitOfWork
+from meeting_shared.enums import TrackKind, TrackSource
 from meeting_shared.errors import NotFound
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.meetings import load_for_member
@@ -24,8 +24,8 @@ class TrackInfo(BaseModel):
     """A track someone publishes: what others subscribe to."""
 
     track_id: str
-    kind: Literal["audio", "video"]
-    source: Literal["microphone", "camera", "screen"]
+    kind: TrackKind
+    source: TrackSource
 
 
 class ParticipantInfo(BaseModel):

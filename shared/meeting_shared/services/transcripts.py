@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import get_args
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -18,6 +19,7 @@ from meeting_shared.bus import EventBus
 from meeting_shared.db.engine import Database
 from meeting_shared.db.models import Meeting, TranscriptLine, User
 from meeting_shared.db.uow import UnitOfWork
+from meeting_shared.enums import EmotionLabel
 from meeting_shared.events import AsrTranscribed, Event, parse_event_data
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.meetings import load_for_member
@@ -27,8 +29,10 @@ MAX_SEARCH_WORDS = 8
 
 
 class LineEmotion(BaseModel):
-    label: str
-    score: float
+    """How a line sounded (VADER on its text): stored with the line, sent with its caption."""
+
+    label: EmotionLabel
+    score: float = Field(description="VADER's compound score, -1 (negative) .. 1 (positive)")
 
 
 class TranscriptEntry(BaseModel):
@@ -112,10 +116,15 @@ def _started(meeting: Meeting) -> datetime | None:
     return meeting.started_at
 
 
+def emotion_of(label: str | None, score: float | None) -> LineEmotion | None:
+    """A line's emotion from its stored (or transcribed) label, if it is one we know."""
+    if label in get_args(EmotionLabel):
+        return LineEmotion.model_validate({"label": label, "score": score or 0.0})
+    return None
+
+
 def _entry(line: TranscriptLine, name: str) -> TranscriptEntry:
-    emotion = None
-    if line.emotion is not None:
-        emotion = LineEmotion(label=line.emotion, score=line.emotion_score or 0.0)
+    emotion = emotion_of(line.emotion, line.emotion_score)
     return TranscriptEntry(
         id=line.id,
         user_id=line.speaker_id,

@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 from meeting_shared.db.models import User
 from meeting_shared.db.pagination import Page, PageRequest, like_pattern, paginate
 from meeting_shared.db.uow import UnitOfWork
+from meeting_shared.enums import UserRole, UserStatus
 from meeting_shared.errors import Conflict, Forbidden
 from meeting_shared.events import (
     UserBanned,
@@ -32,7 +33,7 @@ from meeting_shared.services.accounts import (
     require_user,
     revoke_user_sessions,
 )
-from meeting_shared.services.actors import Actor, UserRole, UserStatus
+from meeting_shared.services.actors import Actor
 from meeting_shared.services.sessions import SessionRevocations
 
 
