@@ -32,6 +32,7 @@ from meeting_shared.events import (
 )
 from meeting_shared.security import PasswordHasher
 from meeting_shared.services.actors import Actor
+from meeting_shared.services.recording_stops import stop_active_recording
 
 MANAGER_ROLES = frozenset({ParticipantRole.HOST, ParticipantRole.CO_HOST})
 CLOSED_STATUSES = frozenset({MeetingStatus.ENDED, MeetingStatus.CANCELLED})
@@ -243,8 +244,6 @@ async def end_meeting(uow: UnitOfWork, meeting: Meeting, actor_id: uuid.UUID) ->
         .where(Room.meeting_id == meeting.id, Room.closed_at.is_(None))
         .values(closed_at=now)
     )
-    from meeting_shared.services.recordings import stop_active_recording  # it imports us
-
     await stop_active_recording(uow, meeting.id)
     uow.record(MeetingEnded(meeting_id=meeting.id, actor_id=actor_id))
 
