@@ -199,6 +199,14 @@ class KafkaEventBus:
         }
         return sorted(wanted)
 
+    def assignment(self) -> frozenset[tuple[str, int]]:
+        """The (topic, partition) pairs this process consumes now: empty until it joined its
+        group, and while the group rebalances."""
+        consumer = self._consumer
+        if consumer is None:
+            return frozenset()
+        return frozenset((tp.topic, tp.partition) for tp in consumer.assignment())
+
     async def _consume(self) -> None:
         await self.ensure_topics()
         topics = self.consumed_topics()
