@@ -20,7 +20,9 @@ from meeting_shared.bus.local import InProcessEventBus
 from meeting_shared.bus.outbox import OutboxRelay
 from meeting_shared.db.engine import Database
 from meeting_shared.db.uow import UnitOfWork
-from meeting_shared.mail import FileMailSink, Mailer, SmtpMailer
+from meeting_shared.mail import Mailer
+from meeting_shared.mail.file import FileMailSink
+from meeting_shared.mail.smtp import SmtpMailer
 from meeting_shared.security import CsrfTokens, PasswordHasher, Sealer, TokenService, derive_key
 from meeting_shared.services.audit import AuditLog
 from meeting_shared.services.factory import ServiceParts, Services
