@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from meeting_shared.clock import utcnow
-from meeting_shared.db.models import Recording, Room
+from meeting_shared.db.models import OutboxEvent, Recording, Room
 from tests.conftest import Api, UserSession
 
 pytestmark = pytest.mark.integration
@@ -104,3 +104,33 @@ async def test_a_room_moved_to_another_node_can_be_recorded_again(api: Api) -> N
     assert listed[started.json()["id"]]["status"] == "recording"
     stop = await host.client.post(f"{path}/recordings/{started.json()['id']}/stop")
     assert stop.status_code == 200, stop.text
+
+
+async def test_ending_a_meeting_stops_its_recording_in_the_same_change(api: Api) -> None:
+    host, _guest, path = await live_meeting(api, recording=True)
+    assert (await host.client.post(f"{path}/join", json={})).status_code == 200
+    meeting_id = uuid.UUID(path.rsplit("/", 1)[1])
+    # Written here, on no node: no media node reacts (and fails it for an empty room).
+    recording = Recording(
+        id=uuid.uuid4(), meeting_id=meeting_id, started_by=host.id, status="recording",
+        kind="mixed", node_id="a-node-elsewhere", started_at=utcnow(),
+    )  # fmt: skip
+    db = api.server.container.db
+    async with db.session() as session:
+        session.add(recording)
+        await session.commit()
+
+    assert (await host.client.post(f"{path}/end")).status_code == 200
+    listed = {item["id"]: item for item in (await host.client.get(f"{path}/recordings")).json()}
+    assert listed[str(recording.id)]["status"] == "processing"
+    assert listed[str(recording.id)]["stopped_at"] is not None
+    async with db.read_session() as session:
+        stopped = (
+            await session.scalars(
+                select(OutboxEvent.payload).where(
+                    OutboxEvent.type == "recording.stopped", OutboxEvent.key == str(meeting_id)
+                )
+            )
+        ).all()
+    assert [event["data"]["recording_id"] for event in stopped] == [str(recording.id)]
+    assert stopped[0]["data"]["actor_id"] is None  # stopped because the meeting ended
