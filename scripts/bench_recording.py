@@ -28,12 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from meeting_sfu.media.capture import read_capture
-from meeting_sfu.media.recorder import TrackRecorder
-from meeting_sfu.media.remux import remux
 from meeting_sfu.media.tracks import PublishedTrack
+from meeting_sfu.recording.capture import read_capture
+from meeting_sfu.recording.mixer import mix
+from meeting_sfu.recording.recorder import TrackRecorder
+from meeting_sfu.recording.remux import remux
 from meeting_shared.db.migrate import upgrade
-from meeting_shared.recording.mixer import Timeline, TimelineTrack, mix
+from meeting_shared.services.recordings import RecordedTrack, Timeline
 from meeting_shared.settings import Settings
 from scripts.bench_api import machine
 from tests.conftest import Api, free_port, start_live_server
@@ -181,7 +182,7 @@ def ffmpeg(*args: str) -> None:
 
 def mixer_speed(folder: Path) -> list[str]:
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    tracks: list[TimelineTrack] = []
+    tracks: list[RecordedTrack] = []
     cameras = [
         ("vp8", "libvpx", 640, 480),
         ("h264", "libx264", 640, 360),
@@ -226,8 +227,8 @@ def mixer_speed(folder: Path) -> list[str]:
 
 def _track(
     start: datetime, track_id: str, source: str, file: str, begin: float, end: float
-) -> TimelineTrack:
-    return TimelineTrack(
+) -> RecordedTrack:
+    return RecordedTrack(
         track_id=track_id,
         user_id=uuid.uuid4(),
         display_name=track_id,

@@ -154,7 +154,7 @@ def recorder() -> None:
     """Mix stopped recordings into one video each (ffmpeg) and delete those past
     RECORDING_RETENTION_DAYS. `meeting serve` does this itself unless
     EMBEDDED_RECORDING_WORKER=false; run several on machines with spare CPU."""
-    from meeting_sfu.mixing import MixingWorker
+    from meeting_sfu.recording.mixing import MixingWorker
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -162,7 +162,7 @@ def recorder() -> None:
 
     async def run() -> None:
         container = Container.build(settings, source="recorder")
-        worker = MixingWorker(container)
+        worker = MixingWorker.from_container(container)
         try:
             await asyncio.gather(worker.run(), container.bus.run())
         finally:

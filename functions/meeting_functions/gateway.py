@@ -16,9 +16,9 @@ from meeting_functions.media.blob_routes import ROUTERS as BLOB_ROUTERS
 from meeting_functions.media.routes import ROUTERS as MEDIA_ROUTERS
 from meeting_functions.meeting.routes import ROUTERS as MEETING_ROUTERS
 from meeting_functions.user.routes import ROUTERS as USER_ROUTERS
-from meeting_sfu.mixing import MixingWorker
-from meeting_sfu.signaling import SignalingNode
-from meeting_sfu.signaling import router as signaling_router
+from meeting_sfu.recording.mixing import MixingWorker
+from meeting_sfu.signaling.node import SignalingNode
+from meeting_sfu.signaling.node import router as signaling_router
 from meeting_shared.container import Container
 from meeting_shared.metrics import install_metrics
 from meeting_shared.settings import Settings, get_settings
@@ -52,7 +52,7 @@ def create_gateway(settings: Settings | None = None, container: Container | None
         app.state.background.append(functools.partial(serve_embedded, app.state.container))
 
     if settings.embedded_recording_worker:  # and mixes recordings (ffmpeg, in a thread)
-        app.state.background.append(MixingWorker(app.state.container).run)
+        app.state.background.append(MixingWorker.from_container(app.state.container).run)
 
     install_metrics(app, settings.metrics_token)
     _serve_web_client(app, settings.web_dir, web_client_policy(settings))

@@ -23,11 +23,13 @@ from opentelemetry.trace import SpanKind
 
 from meeting_sfu.media.taps import AudioTap, SpeechSegment, VideoSampler
 from meeting_sfu.media.tracks import PublishedTrack
-from meeting_sfu.protocol import Announcement, Caption, EmotionCue
+from meeting_sfu.protocol import AnnouncementFrame, CaptionFrame, EmotionCueFrame
 from meeting_sfu.rooms import Room, RoomRegistry
 from meeting_shared.ai import audio as codec
-from meeting_shared.container import Container
-from meeting_shared.db.models import Meeting, User
+from meeting_shared.ai.client import AiClient
+from meeting_shared.blobs import BlobStore
+from meeting_shared.bus import EventBus
+from meeting_shared.db.models import Meeting
 from meeting_shared.errors import MeetingError
 from meeting_shared.events import (
     AsrRequested,
@@ -36,8 +38,10 @@ from meeting_shared.events import (
     MeetingUpdated,
     parse_event_data,
 )
-from meeting_shared.services.meetings import MeetingSettings
+from meeting_shared.services.factory import OpenServices
+from meeting_shared.services.meetings import MeetingSettings, meeting_settings
 from meeting_shared.services.transcripts import emotion_of
+from meeting_shared.state import StateStore
 from meeting_shared.telemetry import tracer
 
 logger = logging.getLogger(__name__)
@@ -62,31 +66,44 @@ class RoomAi:
 
 
 class NodeAi:
-    def __init__(self, container: Container, node_id: str, rooms: RoomRegistry) -> None:
-        self._container = container
+    def __init__(
+        self,
+        node_id: str,
+        rooms: RoomRegistry,
+        *,
+        bus: EventBus,
+        ai: AiClient,
+        state: StateStore,
+        blobs: BlobStore,
+        open_services: OpenServices,
+    ) -> None:
         self._node_id = node_id
         self._rooms = rooms
+        self._bus = bus
+        self._ai = ai
+        self._state = state
+        self._blobs = blobs
+        self._open_services = open_services
         self._by_meeting: dict[uuid.UUID, RoomAi] = {}
         self._pending: set[asyncio.Task[None]] = set()
-        container.bus.subscribe(AsrTranscribed.event_type, self._on_transcribed, name="captions")
-        container.bus.subscribe(MeetingUpdated.event_type, self._on_meeting_updated, name="ai")
+        bus.subscribe(AsrTranscribed.event_type, self._on_transcribed, name="captions")
+        bus.subscribe(MeetingUpdated.event_type, self._on_meeting_updated, name="ai")
 
     # --- rooms and tracks -----------------------------------------------------------------------
 
     def room_opened(self, meeting: Meeting) -> None:
         """A join: the meeting's settings as of now (each join refreshes them)."""
-        settings = MeetingSettings.model_validate(meeting.settings or {})
+        settings = meeting_settings(meeting)
         self._by_meeting.setdefault(meeting.id, RoomAi(settings))
-        self._apply(meeting)
+        self._apply(meeting.id, settings)
 
-    def _apply(self, meeting: Meeting) -> None:
-        state = self._by_meeting.get(meeting.id)
+    def _apply(self, meeting_id: uuid.UUID, settings: MeetingSettings) -> None:
+        state = self._by_meeting.get(meeting_id)
         if state is None:
             return
-        settings = MeetingSettings.model_validate(meeting.settings or {})
         if settings != state.settings:
             state.settings = settings
-            self._retap(meeting.id, state)
+            self._retap(meeting_id, state)
 
     def room_closed(self, meeting_id: uuid.UUID) -> None:
         state = self._by_meeting.pop(meeting_id, None)
@@ -180,7 +197,7 @@ class NodeAi:
             ):  # fmt: skip
                 envelope = request.envelope(SOURCE)
             try:
-                await self._container.bus.publish([envelope])
+                await self._bus.publish([envelope])
             except MeetingError:  # Kafka down: this line is lost, the meeting goes on
                 logger.warning("speech not sent for captions", exc_info=True)
 
@@ -196,7 +213,7 @@ class NodeAi:
             return
         emotion = emotion_of(line.emotion, line.emotion_score)
         room.broadcast(
-            Caption(
+            CaptionFrame(
                 id=line.segment_id,
                 user_id=line.user_id,
                 display_name=await self._name_of(room, line.user_id),
@@ -212,9 +229,9 @@ class NodeAi:
         connection = room.connections.get(user_id)
         if connection is not None:
             return connection.info.display_name
-        async with self._container.db.read_session() as session:  # they left meanwhile
-            user = await session.get(User, user_id)
-        return user.display_name if user is not None else ""
+        async with self._open_services(read_only=True) as services:  # they left meanwhile
+            name = await services.accounts.display_name_of(user_id)
+        return name or ""
 
     # --- emotion cues ---------------------------------------------------------------------------
 
@@ -225,7 +242,7 @@ class NodeAi:
             if state is None or room is None or user_id in state.no_emotion:
                 return
             try:
-                found = await self._container.ai.face_emotions(picture)
+                found = await self._ai.face_emotions(picture)
             except MeetingError:
                 logger.debug("no emotion cue for a picture", exc_info=True)
                 return
@@ -234,7 +251,9 @@ class NodeAi:
             best = found.faces[0]  # the largest face: the person at the camera
             label = best.emotion
             if label in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"):
-                room.broadcast(EmotionCue(user_id=user_id, label=label, score=best.scores[label]))
+                room.broadcast(
+                    EmotionCueFrame(user_id=user_id, label=label, score=best.scores[label])
+                )
 
         return face
 
@@ -243,10 +262,10 @@ class NodeAi:
         assert isinstance(data, MeetingUpdated)
         if "settings" not in data.fields or data.meeting_id not in self._by_meeting:
             return
-        async with self._container.db.read_session() as session:
-            meeting = await session.get(Meeting, data.meeting_id)
-        if meeting is not None:
-            self._apply(meeting)
+        async with self._open_services(read_only=True) as services:
+            settings = await services.meetings.settings_of(data.meeting_id)
+        if settings is not None:
+            self._apply(data.meeting_id, settings)
 
     # --- announcements --------------------------------------------------------------------------
 
@@ -256,13 +275,13 @@ class NodeAi:
         announcement_id = uuid.uuid4()
         audio_url: str | None = None
         try:
-            samples, rate = await self._container.ai.synthesize(text)
+            samples, rate = await self._ai.synthesize(text)
             key = f"announcements/{room.meeting_id}/{announcement_id}.wav"
             audio_url = await self.store_spoken(key, codec.to_wav(samples, rate))
         except MeetingError:
             logger.warning("announcement not spoken", exc_info=True)
         room.broadcast(
-            Announcement(
+            AnnouncementFrame(
                 id=announcement_id,
                 user_id=user_id,
                 display_name=name,
@@ -276,10 +295,10 @@ class NodeAi:
         WAV is deleted once the URL has expired (``sweep_announcements``)."""
         expires = time.time() + ANNOUNCEMENT_URL_TTL
         # Recorded before it is stored: no WAV outlives its URL unrecorded.
-        await self._container.state.hash_set(
+        await self._state.hash_set(
             ANNOUNCEMENTS_PENDING, key, repr(expires), ttl=ANNOUNCEMENTS_PENDING_TTL
         )
-        blobs = self._container.blobs
+        blobs = self._blobs
         await blobs.put(key, wav, "audio/wav")
         return await blobs.download_url(
             key,
@@ -292,12 +311,12 @@ class NodeAi:
         """Delete the spoken announcements whose URLs have expired (whichever node stored them:
         the record is shared); returns how many."""
         now = time.time() if now is None else now
-        state = self._container.state
+        state = self._state
         deleted = 0
         for key, expires in (await state.hash_get_all(ANNOUNCEMENTS_PENDING)).items():
             if float(expires) > now:
                 continue
-            await self._container.blobs.delete(key)
+            await self._blobs.delete(key)
             await state.hash_delete(ANNOUNCEMENTS_PENDING, key)
             deleted += 1
         return deleted

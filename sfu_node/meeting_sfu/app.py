@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from meeting_sfu.signaling import SignalingNode
-from meeting_sfu.signaling import router as signaling_router
+from meeting_sfu.signaling.node import SignalingNode
+from meeting_sfu.signaling.node import router as signaling_router
 from meeting_shared.background import running
 from meeting_shared.bus.outbox import OutboxFeed
 from meeting_shared.container import Container

@@ -30,14 +30,29 @@ Mid = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 
 
-class Frame(BaseModel):
+def wire_name(model: type[BaseModel]) -> str:
+    """A model's name in the protocol's schema: its class name less the ``Frame`` suffix, which
+    keeps frames apart from the events and models of the same name (``MeetingEnded``)."""
+    return model.__name__.removesuffix("Frame")
+
+
+class WireModel(BaseModel):
+    # What goes on the wire: frames and the parts they carry (a docstring here would become
+    # every frame's schema description).
+
+    model_config = ConfigDict(model_title_generator=wire_name)
+
+
+class ClientFrameModel(WireModel):
+    # What a client sends: nothing beyond the declared fields.
+
     model_config = ConfigDict(extra="forbid")
 
 
 # --- client to server ------------------------------------------------------------------------
 
 
-class Join(Frame):
+class JoinFrame(ClientFrameModel):
     """The first frame: the join token from ``POST /api/v1/meetings/{id}/join``."""
 
     type: Literal["join"]
@@ -45,17 +60,17 @@ class Join(Frame):
     token: str = Field(min_length=10, max_length=4096)
 
 
-class Ping(Frame):
+class PingFrame(ClientFrameModel):
     type: Literal["ping"]
     id: str | None = Field(default=None, max_length=64)
 
 
-class SendChat(Frame):
+class SendChatFrame(ClientFrameModel):
     type: Literal["chat"]
     body: Body
 
 
-class SetMute(Frame):
+class SetMuteFrame(ClientFrameModel):
     """The sender's own microphone/camera state (what others should show)."""
 
     type: Literal["mute"]
@@ -63,49 +78,49 @@ class SetMute(Frame):
     video: bool | None = None
 
 
-class RaiseHand(Frame):
+class RaiseHandFrame(ClientFrameModel):
     type: Literal["raise_hand"]
     raised: bool
 
 
-class MuteParticipant(Frame):
+class MuteParticipantFrame(ClientFrameModel):
     """Host or co-host: ask someone's client to mute their microphone."""
 
     type: Literal["mute_participant"]
     user_id: uuid.UUID
 
 
-class RemoveParticipant(Frame):
+class RemoveParticipantFrame(ClientFrameModel):
     type: Literal["remove_participant"]
     user_id: uuid.UUID
 
 
-class ChangeRole(Frame):
+class ChangeRoleFrame(ClientFrameModel):
     type: Literal["change_role"]
     user_id: uuid.UUID
     role: Literal["host", "co_host", "presenter", "participant"]
 
 
-class AdmitFromLobby(Frame):
+class AdmitFromLobbyFrame(ClientFrameModel):
     type: Literal["admit"]
     user_id: uuid.UUID
 
 
-class DenyFromLobby(Frame):
+class DenyFromLobbyFrame(ClientFrameModel):
     type: Literal["deny"]
     user_id: uuid.UUID
 
 
-class EndMeeting(Frame):
+class EndMeetingFrame(ClientFrameModel):
     type: Literal["end_meeting"]
 
 
-class OutgoingTrack(Frame):
+class OutgoingTrack(ClientFrameModel):
     mid: Mid
     source: TrackSource
 
 
-class PublishOffer(Frame):
+class PublishOfferFrame(ClientFrameModel):
     """The client's offer for its publishing connection (client to SFU media). Send a new one
     whenever tracks are added or removed; ``tracks`` says what each sending m-line is."""
 
@@ -114,14 +129,14 @@ class PublishOffer(Frame):
     tracks: list[OutgoingTrack] = Field(max_length=16)
 
 
-class SubscribeAnswer(Frame):
+class SubscribeAnswerFrame(ClientFrameModel):
     """The client's answer to the SFU's ``subscribe_offer``."""
 
     type: Literal["subscribe_answer"]
     sdp: Sdp
 
 
-class IceCandidate(Frame):
+class IceCandidateFrame(ClientFrameModel):
     """A trickled ICE candidate for one of the two connections (null candidate: no more)."""
 
     type: Literal["candidate"]
@@ -131,7 +146,7 @@ class IceCandidate(Frame):
     sdp_mline_index: int | None = Field(default=None, ge=0, le=1024)
 
 
-class SetEmotionCues(Frame):
+class SetEmotionCuesFrame(ClientFrameModel):
     """Whether this participant's face may be read for emotion cues (default: yes, when the
     meeting has AI on); turning it off stops the analysis, not only the display."""
 
@@ -139,57 +154,57 @@ class SetEmotionCues(Frame):
     enabled: bool
 
 
-class Announce(Frame):
+class AnnounceFrame(ClientFrameModel):
     """A host's or co-host's announcement, spoken into the room by the speech synthesizer."""
 
     type: Literal["announce"]
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
-class StartRecording(Frame):
+class StartRecordingFrame(ClientFrameModel):
     """Hosts and co-hosts: record the meeting (its `recording` setting must be on)."""
 
     type: Literal["start_recording"]
 
 
-class StopRecording(Frame):
+class StopRecordingFrame(ClientFrameModel):
     type: Literal["stop_recording"]
 
 
 ClientFrame = Annotated[
-    Ping
-    | SendChat
-    | SetMute
-    | RaiseHand
-    | MuteParticipant
-    | RemoveParticipant
-    | ChangeRole
-    | AdmitFromLobby
-    | DenyFromLobby
-    | EndMeeting
-    | PublishOffer
-    | SubscribeAnswer
-    | IceCandidate
-    | SetEmotionCues
-    | Announce
-    | StartRecording
-    | StopRecording,
+    PingFrame
+    | SendChatFrame
+    | SetMuteFrame
+    | RaiseHandFrame
+    | MuteParticipantFrame
+    | RemoveParticipantFrame
+    | ChangeRoleFrame
+    | AdmitFromLobbyFrame
+    | DenyFromLobbyFrame
+    | EndMeetingFrame
+    | PublishOfferFrame
+    | SubscribeAnswerFrame
+    | IceCandidateFrame
+    | SetEmotionCuesFrame
+    | AnnounceFrame
+    | StartRecordingFrame
+    | StopRecordingFrame,
     Field(discriminator="type"),
 ]
 CLIENT_FRAME = TypeAdapter(ClientFrame)
-JOIN_FRAME = TypeAdapter(Join)
+JOIN_FRAME = TypeAdapter(JoinFrame)
 
 
 # --- server to client ------------------------------------------------------------------------
 
 
-class MeetingInfo(BaseModel):
+class MeetingInfo(WireModel):
     id: uuid.UUID
     title: str
     settings: dict[str, Any]
 
 
-class RecordingState(BaseModel):
+class RecordingStateFrame(WireModel):
     """Whether the meeting is being recorded (everyone in the room sees it)."""
 
     type: Literal["recording"] = "recording"
@@ -199,7 +214,7 @@ class RecordingState(BaseModel):
     started_at: datetime | None = None
 
 
-class RecordingFailed(BaseModel):
+class RecordingFailedFrame(WireModel):
     """To hosts and co-hosts: a recording could not be made or stored; `reason` says why."""
 
     type: Literal["recording_failed"] = "recording_failed"
@@ -207,7 +222,7 @@ class RecordingFailed(BaseModel):
     reason: str
 
 
-class Joined(BaseModel):
+class JoinedFrame(WireModel):
     """The room snapshot, sent once after a successful ``join``."""
 
     type: Literal["joined"] = "joined"
@@ -216,33 +231,35 @@ class Joined(BaseModel):
     participants: list[ParticipantInfo] = Field(description="Everyone else in the room")
     meeting: MeetingInfo
     ice_servers: list[dict[str, Any]]
-    recording: RecordingState = Field(default_factory=lambda: RecordingState(active=False))
+    recording: RecordingStateFrame = Field(
+        default_factory=lambda: RecordingStateFrame(active=False)
+    )
 
 
-class ParticipantJoined(BaseModel):
+class ParticipantJoinedFrame(WireModel):
     type: Literal["participant_joined"] = "participant_joined"
     participant: ParticipantInfo
 
 
-class ParticipantUpdated(BaseModel):
+class ParticipantUpdatedFrame(WireModel):
     """Mute state, raised hand or role changed."""
 
     type: Literal["participant_updated"] = "participant_updated"
     participant: ParticipantInfo
 
 
-class ParticipantLeft(BaseModel):
+class ParticipantLeftFrame(WireModel):
     type: Literal["participant_left"] = "participant_left"
     user_id: uuid.UUID
     reason: Literal["left", "removed", "disconnected"]
 
 
-class ChatSender(BaseModel):
+class ChatSender(WireModel):
     user_id: uuid.UUID
     display_name: str
 
 
-class ChatMessage(BaseModel):
+class ChatMessageFrame(WireModel):
     type: Literal["chat"] = "chat"
     id: uuid.UUID
     sender: ChatSender
@@ -250,14 +267,14 @@ class ChatMessage(BaseModel):
     created_at: datetime
 
 
-class MutedByHost(BaseModel):
+class MutedByHostFrame(WireModel):
     """To the muted participant: turn the microphone off (their client does it)."""
 
     type: Literal["muted_by_host"] = "muted_by_host"
     by: uuid.UUID
 
 
-class Removed(BaseModel):
+class RemovedFrame(WireModel):
     """To a removed participant, just before the node closes the socket. ``reason`` says why:
     a host removed them, or an administrator banned or deleted their account."""
 
@@ -266,17 +283,17 @@ class Removed(BaseModel):
     reason: Literal["removed", "banned", "deleted"] = "removed"
 
 
-class MeetingEnded(BaseModel):
+class MeetingEndedFrame(WireModel):
     type: Literal["meeting_ended"] = "meeting_ended"
     by: uuid.UUID
 
 
-class Pong(BaseModel):
+class PongFrame(WireModel):
     type: Literal["pong"] = "pong"
     id: str | None = None
 
 
-class PublishAnswer(BaseModel):
+class PublishAnswerFrame(WireModel):
     """The SFU's answer to ``publish_offer``; its candidates are in the SDP (no trickle)."""
 
     type: Literal["publish_answer"] = "publish_answer"
@@ -288,7 +305,7 @@ class IncomingTrack(TrackInfo):
     user_id: uuid.UUID
 
 
-class SubscribeOffer(BaseModel):
+class SubscribeOfferFrame(WireModel):
     """The SFU's offer for the subscribing connection, sent whenever the set of tracks the
     client receives changes. ``tracks`` maps m-lines to who and what they carry; m-lines not
     listed are idle. Answer with ``subscribe_answer``."""
@@ -298,40 +315,43 @@ class SubscribeOffer(BaseModel):
     tracks: list[IncomingTrack]
 
 
-class TrackPublished(BaseModel):
+class TrackPublishedFrame(WireModel):
     type: Literal["track_published"] = "track_published"
     user_id: uuid.UUID
     track: TrackInfo
 
 
-class TrackUnpublished(BaseModel):
+class TrackUnpublishedFrame(WireModel):
     type: Literal["track_unpublished"] = "track_unpublished"
     user_id: uuid.UUID
     track_id: str
 
 
-class ActiveSpeaker(BaseModel):
+class ActiveSpeakerFrame(WireModel):
     """The dominant speaker changed (from the audio levels publishers send, RFC 6464)."""
 
     type: Literal["active_speaker"] = "active_speaker"
     user_id: uuid.UUID | None
 
 
-class LobbyEntry(BaseModel):
+class LobbyWaiter(WireModel):
+    # Someone waiting in the lobby; no docstring: it would become the schema's description.
+    model_config = ConfigDict(title="LobbyEntry")
+
     user_id: uuid.UUID
     display_name: str
     requested_at: datetime
 
 
-class Lobby(BaseModel):
+class LobbyFrame(WireModel):
     """To a host or co-host, right after ``joined`` (and when someone becomes one) when
     somebody waits in the lobby: who, oldest request first."""
 
     type: Literal["lobby"] = "lobby"
-    waiting: list[LobbyEntry]
+    waiting: list[LobbyWaiter]
 
 
-class LobbyRequest(BaseModel):
+class LobbyRequestFrame(WireModel):
     """To the hosts and co-hosts in the room: someone asks to join (the meeting requires
     approval). Answer with ``admit`` or ``deny``."""
 
@@ -341,7 +361,7 @@ class LobbyRequest(BaseModel):
     requested_at: datetime
 
 
-class LobbyResolved(BaseModel):
+class LobbyResolvedFrame(WireModel):
     """To the hosts and co-hosts in the room: a lobby request was decided (here or anywhere)."""
 
     type: Literal["lobby_resolved"] = "lobby_resolved"
@@ -350,7 +370,7 @@ class LobbyResolved(BaseModel):
     by: uuid.UUID
 
 
-class Caption(BaseModel):
+class CaptionFrame(WireModel):
     """A finished caption line (meetings with AI on): what someone just said."""
 
     type: Literal["caption"] = "caption"
@@ -364,7 +384,7 @@ class Caption(BaseModel):
     emotion: LineEmotion | None = None
 
 
-class EmotionCue(BaseModel):
+class EmotionCueFrame(WireModel):
     """A participant's facial expression, from their camera, about once a second at most."""
 
     type: Literal["emotion"] = "emotion"
@@ -373,7 +393,7 @@ class EmotionCue(BaseModel):
     score: float
 
 
-class Announcement(BaseModel):
+class AnnouncementFrame(WireModel):
     """A host's announcement, to everyone in the room (the sender too)."""
 
     type: Literal["announcement"] = "announcement"
@@ -384,7 +404,7 @@ class Announcement(BaseModel):
     audio_url: str | None = Field(description="A short-lived WAV of it spoken; none if no AI")
 
 
-class Error(BaseModel):
+class ErrorFrame(WireModel):
     """A frame the node could not act on; the connection stays open unless a close follows."""
 
     type: Literal["error"] = "error"
@@ -394,29 +414,29 @@ class Error(BaseModel):
 
 
 ServerFrame = (
-    Joined
-    | ParticipantJoined
-    | ParticipantUpdated
-    | ParticipantLeft
-    | ChatMessage
-    | MutedByHost
-    | Removed
-    | MeetingEnded
-    | Pong
-    | PublishAnswer
-    | SubscribeOffer
-    | TrackPublished
-    | TrackUnpublished
-    | ActiveSpeaker
-    | Lobby
-    | LobbyRequest
-    | LobbyResolved
-    | Caption
-    | EmotionCue
-    | Announcement
-    | RecordingState
-    | RecordingFailed
-    | Error
+    JoinedFrame
+    | ParticipantJoinedFrame
+    | ParticipantUpdatedFrame
+    | ParticipantLeftFrame
+    | ChatMessageFrame
+    | MutedByHostFrame
+    | RemovedFrame
+    | MeetingEndedFrame
+    | PongFrame
+    | PublishAnswerFrame
+    | SubscribeOfferFrame
+    | TrackPublishedFrame
+    | TrackUnpublishedFrame
+    | ActiveSpeakerFrame
+    | LobbyFrame
+    | LobbyRequestFrame
+    | LobbyResolvedFrame
+    | CaptionFrame
+    | EmotionCueFrame
+    | AnnouncementFrame
+    | RecordingStateFrame
+    | RecordingFailedFrame
+    | ErrorFrame
 )
 
 

@@ -15,6 +15,8 @@ from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketState
 
 from meeting_sfu.protocol import FRAME_BURST, FRAME_RATE, CloseCode
+from meeting_shared.enums import UserRole
+from meeting_shared.services.actors import Actor
 from meeting_shared.services.rooms import ParticipantInfo, presence_key
 from meeting_shared.state import StateStore
 
@@ -75,6 +77,12 @@ class Connection:
     @property
     def user_id(self) -> uuid.UUID:
         return self.info.user_id
+
+    @property
+    def actor(self) -> Actor:
+        """Whom the socket acts for in the domain services: the participant (it holds no login
+        session of its own)."""
+        return Actor(user_id=self.user_id, role=UserRole.USER, session_id=self.info.participant_id)
 
     async def receive(self) -> Message | None:
         """The client's next message; None once the node dropped the client. Waiting here also

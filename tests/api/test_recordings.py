@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from meeting_shared.clock import utcnow
-from meeting_shared.db.models import OutboxEvent, Recording, Room
+from meeting_shared.db.models import OutboxEvent, Recording, Room, TranscriptLine
 from tests.conftest import Api, UserSession
 
 pytestmark = pytest.mark.integration
@@ -104,6 +105,43 @@ async def test_a_room_moved_to_another_node_can_be_recorded_again(api: Api) -> N
     assert listed[started.json()["id"]]["status"] == "recording"
     stop = await host.client.post(f"{path}/recordings/{started.json()['id']}/stop")
     assert stop.status_code == 200, stop.text
+
+
+async def test_a_recordings_captions_are_the_lines_said_while_it_ran_with_their_emotion(
+    api: Api,
+) -> None:
+    """What the mixing worker turns into the recording's WebVTT (TranscriptService)."""
+    host, _guest, path = await live_meeting(api, recording=True)
+    meeting_id = uuid.UUID(path.rsplit("/", 1)[1])
+    container = api.server.container
+    start = utcnow()
+    said = [  # (seconds from the start, text, emotion)
+        (-30.0, "before the recording", None),
+        (-1.0, "overlapping its start", None),
+        (5.0, "what a great idea", ("positive", 0.66)),
+        (90.0, "after it stopped", None),
+    ]
+    async with container.db.session() as session:
+        for offset, text, emotion in said:
+            session.add(
+                TranscriptLine(
+                    id=uuid.uuid4(), meeting_id=meeting_id, speaker_id=host.id, text=text,
+                    language="en", started_at=start + timedelta(seconds=offset),
+                    ended_at=start + timedelta(seconds=offset + 2),
+                    emotion=emotion[0] if emotion else None,
+                    emotion_score=emotion[1] if emotion else None,
+                )
+            )  # fmt: skip
+        await session.commit()
+    async with container.open_services(read_only=True) as services:
+        lines = await services.transcripts.lines_between(
+            meeting_id, start, start + timedelta(seconds=60)
+        )
+    assert [line.text for line in lines] == ["overlapping its start", "what a great idea"]
+    assert lines[0].emotion is None
+    assert lines[1].emotion is not None
+    assert (lines[1].emotion.label, lines[1].emotion.score) == ("positive", 0.66)
+    assert all(line.user_id == host.id and line.display_name for line in lines)
 
 
 async def test_ending_a_meeting_stops_its_recording_in_the_same_change(api: Api) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser
 
+from meeting_sfu.recording.probe import probe
 from meeting_shared.db.models import Recording
-from meeting_shared.recording.mixer import probe
 from meeting_shared.services.recordings import tracks_of
 from tests.browser.harness import Factory, Participant, eventually, in_room
 from tests.conftest import Api, LiveServer

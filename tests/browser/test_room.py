@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from meeting_sfu.media import session
-from meeting_sfu.signaling import SignalingNode
+from meeting_sfu.signaling.node import SignalingNode
 from tests.browser.harness import (
     ARTIFACTS,
     Factory,

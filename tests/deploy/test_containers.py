@@ -321,7 +321,7 @@ def test_dashboards_are_the_generated_ones() -> None:
 
 
 def test_every_metric_a_dashboard_reads_is_defined() -> None:
-    import meeting_sfu.mixing  # noqa: F401 - every module that defines metrics is loaded
+    import meeting_sfu.recording.mixing  # noqa: F401 - every module that defines metrics is loaded
 
     defined = set().union(*our_metrics().values()) | TRITON_METRICS
     for board, queries in dashboard_queries().items():

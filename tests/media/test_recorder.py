@@ -1,5 +1,5 @@
-"""Recording published tracks: the media node captures the packets it forwards (media.recorder)
-and the remuxer turns a capture into a Matroska file (media.remux).
+"""Recording published tracks: the media node captures the packets it forwards (recording.recorder)
+and the remuxer turns a capture into a Matroska file (recording.remux).
 
 The first tests record what real aiortc participants publish to the live server's SFU, with a
 subscriber receiving the same tracks throughout; files are checked with ffprobe and decoded
@@ -26,11 +26,11 @@ from aiortc.codecs import CODECS, get_encoder
 from aiortc.rtp import RtpPacket
 from av import AudioFrame, VideoFrame
 
-from meeting_sfu.media.capture import CaptureError
-from meeting_sfu.media.recorder import CapturedTrack, TrackRecorder, read_captured
-from meeting_sfu.media.remux import RemuxedTrack, annexb_units, h264_size, remux
-from meeting_sfu.media.taps import h264_units
+from meeting_sfu.media.depacketize import annexb_units, h264_units
 from meeting_sfu.media.tracks import PublishedTrack
+from meeting_sfu.recording.capture import CaptureError
+from meeting_sfu.recording.recorder import CapturedTrack, TrackRecorder, read_captured
+from meeting_sfu.recording.remux import RemuxedTrack, h264_size, remux
 from tests.conftest import Api
 from tests.media.test_taps import (
     PUBLISHER_OPUS,
@@ -343,8 +343,8 @@ async def test_the_node_asks_for_a_keyframe_at_the_start_and_after_loss(
 ) -> None:
     """Without parsing a packet: a flush that used up more sequence numbers than it got packets
     asks for a keyframe (flushed by hand here; throttling off)."""
-    monkeypatch.setattr("meeting_sfu.media.recorder.FLUSH_INTERVAL", 600.0)
-    monkeypatch.setattr("meeting_sfu.media.recorder.KEYFRAME_RETRY", 0.0)
+    monkeypatch.setattr("meeting_sfu.recording.recorder.FLUSH_INTERVAL", 600.0)
+    monkeypatch.setattr("meeting_sfu.recording.recorder.KEYFRAME_RETRY", 0.0)
     monkeypatch.setattr("meeting_sfu.media.tracks.KEYFRAME_INTERVAL", 0.0)
     payloads = encoded_frames("video/VP8", [(160, 120)] * 40, keyframe_every=100)
     frames, sequence = [], 65_530  # wrapping around on the way

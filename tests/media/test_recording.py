@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
+from meeting_sfu.recording.probe import probe
 from meeting_shared.db.models import Recording
-from meeting_shared.recording.mixer import probe
 from meeting_shared.services.recordings import stored_tracks, tracks_of
 from tests.conftest import Api
 from tests.media.test_forwarding import Meeting, eventually

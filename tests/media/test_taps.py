@@ -29,7 +29,7 @@ from skimage import data
 from meeting_sfu.media.taps import AudioTap, SpeechSegment, VideoSampler
 from meeting_sfu.media.tracks import PublishedTrack
 from meeting_sfu.media.traffic import Traffic
-from meeting_sfu.signaling import SignalingNode
+from meeting_sfu.signaling.node import SignalingNode
 from meeting_shared.enums import TrackKind
 from tests.conftest import Api, UserSession
 from tests.media_client import MediaPeer, PictureTrack, SpeechTrack, speech

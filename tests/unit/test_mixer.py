@@ -21,15 +21,10 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
-from meeting_shared.recording.mixer import (
-    MixError,
-    MixResult,
-    Timeline,
-    TimelineTrack,
-    layout,
-    mix,
-    probe,
-)
+from meeting_sfu.recording.layout import layout
+from meeting_sfu.recording.mixer import MixResult, mix
+from meeting_sfu.recording.probe import MixError, probe
+from meeting_shared.services.recordings import RecordedTrack, Timeline
 
 pytestmark = pytest.mark.integration
 
@@ -59,8 +54,8 @@ def _track(
     file: str,
     start: float,
     end: float,
-) -> TimelineTrack:
-    return TimelineTrack.model_validate(
+) -> RecordedTrack:
+    return RecordedTrack.model_validate(
         {
             "track_id": track_id,
             "user_id": user,
@@ -74,7 +69,7 @@ def _track(
     )
 
 
-def _timeline(tracks: list[TimelineTrack], seconds: float, title: str = "Weekly sync") -> Timeline:
+def _timeline(tracks: list[RecordedTrack], seconds: float, title: str = "Weekly sync") -> Timeline:
     return Timeline(
         recording_id=uuid.uuid4(),
         meeting_id=uuid.uuid4(),

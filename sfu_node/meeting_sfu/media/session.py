@@ -22,17 +22,17 @@ from aiortc.sdp import candidate_from_sdp
 from pydantic import BaseModel
 
 from meeting_sfu.media import webrtc
-from meeting_sfu.media.speaker import ActiveSpeaker as SpeakerDetector
+from meeting_sfu.media.speaker import ActiveSpeaker
 from meeting_sfu.media.tracks import Bitrates, PublishedTrack, SubscriberOutput
 from meeting_sfu.media.traffic import Traffic
 from meeting_sfu.protocol import (
-    ActiveSpeaker,
-    Error,
+    ActiveSpeakerFrame,
+    ErrorFrame,
     IncomingTrack,
-    PublishAnswer,
-    SubscribeOffer,
-    TrackPublished,
-    TrackUnpublished,
+    PublishAnswerFrame,
+    SubscribeOfferFrame,
+    TrackPublishedFrame,
+    TrackUnpublishedFrame,
 )
 from meeting_shared.enums import TrackSource
 from meeting_shared.errors import MeetingError
@@ -90,7 +90,7 @@ class MediaRoom:
         self.traffic = traffic
         self.tracks: dict[str, PublishedTrack] = {}
         self.sessions: dict[uuid.UUID, MediaSession] = {}
-        self.speaker = SpeakerDetector()
+        self.speaker = ActiveSpeaker()
         self._broadcast = broadcast
         self._ticker: asyncio.Task[None] | None = None
 
@@ -117,7 +117,7 @@ class MediaRoom:
             if session.user_id != track.user_id:
                 session.subscribe(track)
         info = TrackInfo(track_id=track.track_id, kind=track.kind, source=track.source)
-        self._broadcast(TrackPublished(user_id=track.user_id, track=info), track.user_id)
+        self._broadcast(TrackPublishedFrame(user_id=track.user_id, track=info), track.user_id)
         if self._on_track is not None:
             self._on_track(track, True)
 
@@ -130,7 +130,7 @@ class MediaRoom:
         for session in self.sessions.values():
             session.unsubscribe(track.track_id)
         self._broadcast(
-            TrackUnpublished(user_id=track.user_id, track_id=track.track_id), track.user_id
+            TrackUnpublishedFrame(user_id=track.user_id, track_id=track.track_id), track.user_id
         )
 
     def audio_level(self, user_id: uuid.UUID, level: int) -> None:
@@ -143,7 +143,7 @@ class MediaRoom:
             ticks += 1
             changed, speaker = self.speaker.tick()
             if changed:
-                self._broadcast(ActiveSpeaker(user_id=speaker), None)
+                self._broadcast(ActiveSpeakerFrame(user_id=speaker), None)
             if ticks % REPORT_EVERY == 0:
                 for track in list(self.tracks.values()):
                     await track.send_receiver_report()
@@ -203,7 +203,7 @@ class MediaSession:
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
         local = pc.localDescription.sdp
-        self._send(PublishAnswer(sdp=local))
+        self._send(PublishAnswerFrame(sdp=local))
         streams, stopped = webrtc.incoming_streams(sdp, local)
         for mid in stopped & self.published.keys():
             self._unpublish(mid)
@@ -335,7 +335,7 @@ class MediaSession:
             if s.transceiver is not None
         ]
         self._answer = asyncio.get_running_loop().create_future()
-        self._send(SubscribeOffer(sdp=pc.localDescription.sdp, tracks=tracks))
+        self._send(SubscribeOfferFrame(sdp=pc.localDescription.sdp, tracks=tracks))
         try:
             async with asyncio.timeout(ANSWER_TIMEOUT):  # not wait_for: it can swallow a cancel
                 await asyncio.shield(self._answer)
@@ -420,7 +420,7 @@ class MediaSession:
         return pc
 
     def _send_error(self, code: str, message: str) -> None:
-        self._send(Error(code=code, message=message))
+        self._send(ErrorFrame(code=code, message=message))
 
     async def close(self) -> None:
         if self.closed and self.publisher is None and self.subscriber is None:

@@ -291,6 +291,11 @@ class AccountService:
             raise Unauthenticated("The account is not active", code="account_inactive")
         return user
 
+    async def display_name_of(self, user_id: uuid.UUID) -> str | None:
+        """The name a live room shows for someone (who may have left it); None if no such user."""
+        user = await self._db.get(User, user_id)
+        return user.display_name if user is not None else None
+
     async def update_profile(self, actor: Actor, change: ProfileChange) -> User:
         user = await self.me(actor)
         await confirm_email_change(self._hasher, user, change.email, change.current_password)

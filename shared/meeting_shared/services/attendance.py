@@ -12,8 +12,14 @@ from sqlalchemy import func, select, update
 from meeting_shared.clock import utcnow
 from meeting_shared.db.models import LobbyEntry, Meeting, MeetingInvite, Participant, User
 from meeting_shared.db.uow import UnitOfWork
-from meeting_shared.enums import LobbyStatus, MeetingStatus, ParticipantRole, ParticipantState
-from meeting_shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from meeting_shared.enums import (
+    LobbyStatus,
+    MeetingStatus,
+    ParticipantRole,
+    ParticipantState,
+    UserStatus,
+)
+from meeting_shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from meeting_shared.events import (
     InviteCreated,
     ParticipantAdmitted,
@@ -24,7 +30,13 @@ from meeting_shared.events import (
     ParticipantRoleChanged,
     ParticipantWaiting,
 )
-from meeting_shared.security import PasswordHasher, TokenService, new_opaque_token, token_digest
+from meeting_shared.security import (
+    JoinClaims,
+    PasswordHasher,
+    TokenService,
+    new_opaque_token,
+    token_digest,
+)
 from meeting_shared.services.accounts import require_user
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.meetings import (
@@ -39,7 +51,7 @@ from meeting_shared.services.meetings import (
 )
 from meeting_shared.services.nodes import NodeDirectory
 from meeting_shared.services.rate_limits import RateLimiter
-from meeting_shared.services.rooms import open_room
+from meeting_shared.services.rooms import ParticipantInfo, open_room
 from meeting_shared.settings import MediaNode
 
 
@@ -416,3 +428,55 @@ class AttendanceService:
                 )
             return await require_user(self._uow, user.id)
         return None
+
+    # --- the media node's live rooms (used by meeting_sfu.signaling) ----------------------------
+
+    async def admit_to_room(self, claims: JoinClaims) -> tuple[ParticipantInfo, Meeting]:
+        """Whom a join token lets into the meeting's room, as the room shows them: the meeting
+        must be live, the participant still joined and their account active."""
+        meeting = await self._db.get(Meeting, claims.meeting_id)
+        participant = await self._db.get(Participant, claims.participant_id)
+        user = await self._db.get(User, claims.user_id)
+        if meeting is None or meeting.status != MeetingStatus.LIVE:
+            raise Forbidden("The meeting is not live", code="meeting_not_live")
+        if (
+            participant is None
+            or participant.user_id != claims.user_id
+            or participant.state != ParticipantState.JOINED
+            or user is None
+            or user.status != UserStatus.ACTIVE
+        ):
+            raise Unauthenticated("Join the meeting again", code="not_a_participant")
+        info = ParticipantInfo(
+            participant_id=participant.id,
+            user_id=user.id,
+            display_name=user.display_name,
+            role=participant.role,
+            audio_muted=meeting_settings(meeting).mute_on_join
+            and participant.role != ParticipantRole.HOST,
+            joined_at=participant.joined_at or meeting.started_at or meeting.created_at,
+        )
+        return info, meeting
+
+    async def require_manager(self, actor: Actor, meeting_id: uuid.UUID) -> None:
+        """Refuses anyone but the meeting's host and co-hosts (for moderation in the room)."""
+        await load_for_manager(self._uow, meeting_id, actor)
+
+    async def left_live_meeting(self, meeting_id: uuid.UUID, participant_id: uuid.UUID) -> bool:
+        """Whether a participant's stay has ended while the meeting goes on: not joined (again)
+        and the meeting still live."""
+        meeting = await self._db.get(Meeting, meeting_id)
+        if meeting is None or meeting.status != MeetingStatus.LIVE:
+            return False
+        participant = await self._db.get(Participant, participant_id)
+        return participant is None or participant.state != ParticipantState.JOINED
+
+    async def lobby_request(
+        self, meeting_id: uuid.UUID, user_id: uuid.UUID
+    ) -> tuple[LobbyEntry, User] | None:
+        """Someone's lobby entry in a meeting and who they are; None when either is gone."""
+        user = await self._db.get(User, user_id)
+        entry = await self._lobby_entry(meeting_id, user_id)
+        if user is None or entry is None:
+            return None
+        return entry, user

@@ -78,3 +78,13 @@ class ChatService:
         rows = rows[:limit]
         rows.reverse()
         return ChatPage(items=rows, next_before=rows[0][0].created_at if more and rows else None)
+
+    # --- the media node's live rooms (used by meeting_sfu.signaling) ----------------------------
+
+    async def message_with_sender(self, message_id: uuid.UUID) -> tuple[ChatMessage, User] | None:
+        """A posted message and its sender, to show it in a live room; None when either is gone."""
+        message = await self._db.get(ChatMessage, message_id)
+        sender = await self._db.get(User, message.sender_id) if message is not None else None
+        if message is None or sender is None:
+            return None
+        return message, sender

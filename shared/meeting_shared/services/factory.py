@@ -6,8 +6,10 @@ decided once, in this module, so an edge never wires a service by hand.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
 from meeting_shared.blobs import BlobStore
 from meeting_shared.db.uow import UnitOfWork
@@ -118,3 +120,10 @@ class Services:
     @cached_property
     def transcripts(self) -> TranscriptService:
         return TranscriptService(self.uow)
+
+
+class OpenServices(Protocol):
+    """``Container.open_services``: the services over a fresh session, for code outside a
+    request (the media node, workers), passed instead of the container."""
+
+    def __call__(self, *, read_only: bool = False) -> AbstractAsyncContextManager[Services]: ...

@@ -454,6 +454,13 @@ class MeetingService:
     async def _hash(self, password: str | None) -> str | None:
         return await self._hasher.hash(password) if password else None
 
+    # --- the media node's live rooms (used by meeting_sfu.ai) -----------------------------------
+
+    async def settings_of(self, meeting_id: uuid.UUID) -> MeetingSettings | None:
+        """A meeting's settings as stored now (a live room follows changes); None if it is gone."""
+        meeting = await self._db.get(Meeting, meeting_id)
+        return meeting_settings(meeting) if meeting is not None else None
+
 
 def mark_live(uow: UnitOfWork, meeting: Meeting, actor_id: uuid.UUID) -> None:
     meeting.status = MeetingStatus.LIVE

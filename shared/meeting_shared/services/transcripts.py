@@ -111,6 +111,23 @@ class TranscriptService:
             lines=[_entry(line, name) for line, name in rows],
         )
 
+    async def lines_between(
+        self, meeting_id: uuid.UUID, started_at: datetime, ended_at: datetime
+    ) -> list[TranscriptEntry]:
+        """The meeting's lines said (in part) between two moments, oldest first: the captions
+        of a recording (for the mixing worker: no permission check)."""
+        rows = await self._uow.session.execute(
+            select(TranscriptLine, User.display_name)
+            .join(User, User.id == TranscriptLine.speaker_id)
+            .where(
+                TranscriptLine.meeting_id == meeting_id,
+                TranscriptLine.ended_at >= started_at,
+                TranscriptLine.started_at <= ended_at,
+            )
+            .order_by(TranscriptLine.started_at, TranscriptLine.id)
+        )
+        return [_entry(line, name) for line, name in rows.all()]
+
 
 def _started(meeting: Meeting) -> datetime | None:
     return meeting.started_at

@@ -1,10 +1,11 @@
-"""The mixing worker: turns saved recordings into Matroska files per track (media.remux, from
+"""The mixing worker: turns saved recordings into Matroska files per track (recording.remux, from
 the media node's captures) and one video each (recording.mixer), and applies retention.
 
 The database is the queue: a recording waits in status ``saved`` until a worker claims it (a
 conditional update, so two workers never take the same one); ``recording.saved`` only wakes a
 worker sooner than its next look. A claim older than ``STALE_CLAIM`` (the worker died while
 mixing) is taken again. Mixing runs ffmpeg in a thread, so the worker's process goes on serving.
+Every read and write of a recording goes through ``RecordingService``.
 """
 
 from __future__ import annotations
@@ -16,24 +17,20 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import and_, or_, select, update
-
-from meeting_sfu.media.remux import remux
+from meeting_sfu.recording.mixer import mix
+from meeting_sfu.recording.remux import remux
 from meeting_shared import metrics
 from meeting_shared.background import wait_for_event
+from meeting_shared.blobs import BlobStore
+from meeting_shared.bus import EventBus
 from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
-from meeting_shared.db.models import Recording, TranscriptLine, User
-from meeting_shared.enums import RecordingStatus, TrackFormat
-from meeting_shared.events import Event, RecordingReady, RecordingSaved
-from meeting_shared.recording.mixer import Timeline, TimelineTrack, mix
-from meeting_shared.services.recordings import (
-    RecordedTrackInfo,
-    blob_keys,
-    fail_stored_recording,
-    stored_tracks,
-)
-from meeting_shared.services.transcripts import Transcript, TranscriptEntry, as_webvtt
+from meeting_shared.db.models import Recording
+from meeting_shared.enums import TrackFormat
+from meeting_shared.events import Event, RecordingSaved
+from meeting_shared.services.factory import OpenServices
+from meeting_shared.services.recordings import RecordedTrack, Timeline, stored_tracks
+from meeting_shared.services.transcripts import Transcript, as_webvtt
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +40,30 @@ RETENTION_EVERY = timedelta(hours=1)
 
 
 class MixingWorker:
-    def __init__(self, container: Container) -> None:
-        self._container = container
+    def __init__(
+        self,
+        *,
+        open_services: OpenServices,
+        blobs: BlobStore,
+        bus: EventBus,
+        retention_days: int,
+    ) -> None:
+        self._open_services = open_services
+        self._blobs = blobs
+        self._retention_days = retention_days
         self._wake = asyncio.Event()
         self._last_sweep = utcnow() - RETENTION_EVERY
-        container.bus.subscribe(RecordingSaved.event_type, self._on_saved, name="recording-mixer")
+        bus.subscribe(RecordingSaved.event_type, self._on_saved, name="recording-mixer")
+
+    @classmethod
+    def from_container(cls, container: Container) -> MixingWorker:
+        """Wired from the process's container (``RECORDING_RETENTION_DAYS``)."""
+        return cls(
+            open_services=container.open_services,
+            blobs=container.blobs,
+            bus=container.bus,
+            retention_days=container.settings.recording_retention_days,
+        )
 
     async def _on_saved(self, event: Event) -> None:
         self._wake.set()
@@ -68,29 +84,8 @@ class MixingWorker:
             self._wake.clear()
 
     async def claim(self) -> Recording | None:
-        now = utcnow()
-        waiting = or_(
-            Recording.status == RecordingStatus.SAVED,
-            and_(
-                Recording.status == RecordingStatus.MIXING,
-                Recording.claimed_at < now - STALE_CLAIM,
-            ),
-        )
-        async with self._container.db.session() as session:
-            for candidate in (
-                await session.scalars(
-                    select(Recording.id).where(waiting).order_by(Recording.stopped_at).limit(5)
-                )
-            ).all():
-                taken = await session.execute(
-                    update(Recording)
-                    .where(Recording.id == candidate, waiting)
-                    .values(status=RecordingStatus.MIXING, claimed_at=now)
-                )
-                await session.commit()
-                if taken.rowcount == 1:  # type: ignore[attr-defined]
-                    return await session.get(Recording, candidate)
-        return None
+        async with self._open_services() as services:
+            return await services.recordings.claim_for_mixing(STALE_CLAIM)
 
     async def mix(self, recording: Recording) -> None:
         started = time.monotonic()
@@ -106,7 +101,7 @@ class MixingWorker:
         metrics.RECORDING_MIXING_SECONDS.observe(time.monotonic() - started)
 
     async def _mix_in(self, recording: Recording, folder: Path) -> None:
-        blobs = self._container.blobs
+        blobs = self._blobs
         if recording.timeline_key is None:
             raise RuntimeError("the recording has no timeline")
         timeline = Timeline.model_validate_json(await blobs.get(recording.timeline_key))
@@ -126,41 +121,28 @@ class MixingWorker:
         if captions is not None:
             captions_key = f"{prefix}/captions.vtt"
             await blobs.upload_from(captions_key, captions, "text/vtt")
-        async with self._container.db.session() as session:
-            row = await session.get(Recording, recording.id)
-            if row is None:
-                for key in (video_key, thumbnail_key, captions_key):
-                    if key is not None:
-                        await blobs.delete(key)  # deleted while we mixed
-                return
-            row.status = RecordingStatus.READY
-            row.blob_key = video_key
-            row.thumbnail_key = thumbnail_key
-            row.captions_key = captions_key
-            row.content_type = "video/mp4"
-            row.size_bytes = result.size_bytes
-            row.duration_seconds = result.duration_seconds
-            uow = self._container.unit_of_work(session)
-            uow.record(
-                RecordingReady(
-                    meeting_id=row.meeting_id,
-                    recording_id=row.id,
-                    blob_key=video_key,
-                    duration_seconds=result.duration_seconds,
-                    size_bytes=result.size_bytes,
-                )
+        async with self._open_services() as services:
+            stored = await services.recordings.mark_ready(
+                recording.id,
+                blob_key=video_key,
+                thumbnail_key=thumbnail_key,
+                captions_key=captions_key,
+                size_bytes=result.size_bytes,
+                duration_seconds=result.duration_seconds,
             )
-            await uow.commit()
+        if not stored:
+            for key in (video_key, thumbnail_key, captions_key):
+                if key is not None:
+                    await blobs.delete(key)  # deleted while we mixed
 
     async def _remux(
         self, recording: Recording, timeline: Timeline, prefix: str, folder: Path
     ) -> Timeline:
         """The captures into Matroska files: stored as the recording's tracks, with the
         timeline's times made exact; the captures go once that is saved."""
-        blobs = self._container.blobs
+        blobs = self._blobs
         captures = {t.track_id: t for t in stored_tracks(recording)}
-        tracks: list[TimelineTrack] = []
-        infos: list[RecordedTrackInfo] = []
+        tracks: list[RecordedTrack] = []
         for track in timeline.tracks:
             capture = captures.get(track.track_id)
             if capture is None or capture.format != TrackFormat.CAPTURE:
@@ -176,17 +158,16 @@ class MixingWorker:
                 logger.warning("a track was remuxed in part", extra={"error": remuxed.error})
             key = f"{prefix}/tracks/{name}"
             await blobs.upload_from(key, remuxed.path, "video/x-matroska")
-            times = {"started_at": remuxed.started_at, "ended_at": remuxed.ended_at}
-            tracks.append(track.model_copy(update={"file": name, **times}))
-            infos.append(
+            tracks.append(
                 capture.model_copy(
                     update={
                         "codec": remuxed.codec,
                         "blob_key": key,
                         "size_bytes": remuxed.bytes,
-                        "started_at": remuxed.started_at.isoformat(),
-                        "ended_at": remuxed.ended_at.isoformat(),
+                        "started_at": remuxed.started_at,
+                        "ended_at": remuxed.ended_at,
                         "format": TrackFormat.MATROSKA,
+                        "file": name,
                     }
                 )
             )
@@ -195,13 +176,10 @@ class MixingWorker:
         await blobs.put(
             recording.timeline_key, remuxed_timeline.model_dump_json().encode(), "application/json"
         )
-        async with self._container.db.session() as session:
-            row = await session.get(Recording, recording.id)
-            if row is None:
+        async with self._open_services() as services:
+            if not await services.recordings.replace_tracks(recording.id, tracks):
                 return remuxed_timeline  # deleted meanwhile: mixing notices at the end
-            row.tracks = [info.model_dump(mode="json") for info in infos]
-            await session.commit()
-        recording.tracks = row.tracks
+        recording.tracks = [track.model_dump(mode="json") for track in tracks]
         for capture in captures.values():
             if capture.format == TrackFormat.CAPTURE:
                 await blobs.delete(capture.blob_key)
@@ -211,67 +189,31 @@ class MixingWorker:
         self, recording: Recording, timeline: Timeline, folder: Path
     ) -> Path | None:
         """The meeting's caption lines said while recording, as WebVTT timed from its start."""
-        async with self._container.db.read_session() as session:
-            rows = (
-                await session.execute(
-                    select(TranscriptLine, User.display_name)
-                    .join(User, User.id == TranscriptLine.speaker_id)
-                    .where(
-                        TranscriptLine.meeting_id == recording.meeting_id,
-                        TranscriptLine.ended_at >= timeline.started_at,
-                        TranscriptLine.started_at <= timeline.stopped_at,
-                    )
-                    .order_by(TranscriptLine.started_at)
-                )
-            ).all()
-        if not rows:
+        async with self._open_services(read_only=True) as services:
+            lines = await services.transcripts.lines_between(
+                recording.meeting_id, timeline.started_at, timeline.stopped_at
+            )
+        if not lines:
             return None
         transcript = Transcript(
             meeting_id=recording.meeting_id,
             title=timeline.title,
             started_at=timeline.started_at,
-            lines=[
-                TranscriptEntry(
-                    id=line.id,
-                    user_id=line.speaker_id,
-                    display_name=name,
-                    text=line.text,
-                    language=line.language,
-                    started_at=line.started_at,
-                    ended_at=line.ended_at,
-                )
-                for line, name in rows
-            ],
+            lines=lines,
         )
         path = folder / "captions.vtt"
         path.write_text(as_webvtt(transcript), encoding="utf-8")
         return path
 
     async def _failed(self, recording: Recording, reason: str) -> None:
-        async with self._container.db.session() as session:
-            await fail_stored_recording(self._container.unit_of_work(session), recording.id, reason)
+        async with self._open_services() as services:
+            await services.recordings.fail(recording.id, reason)
 
     async def sweep(self) -> int:
         """Delete recordings older than ``RECORDING_RETENTION_DAYS`` (0 keeps them forever)."""
         self._last_sweep = utcnow()
-        days = self._container.settings.recording_retention_days
-        if days <= 0:
-            return 0
-        cutoff = utcnow() - timedelta(days=days)
-        removed = 0
-        async with self._container.db.session() as session:
-            old = await session.scalars(
-                select(Recording).where(
-                    Recording.status.in_([RecordingStatus.READY, RecordingStatus.FAILED]),
-                    Recording.stopped_at < cutoff,
-                )
-            )
-            for recording in old.all():
-                for key in blob_keys(recording):
-                    await self._container.blobs.delete(key)
-                await session.delete(recording)
-                removed += 1
-            await session.commit()
+        async with self._open_services() as services:
+            removed = await services.recordings.apply_retention(self._retention_days)
         if removed:
             metrics.RECORDINGS_EXPIRED.inc(removed)
             logger.info("old recordings removed", extra={"count": removed})

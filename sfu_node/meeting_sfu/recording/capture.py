@@ -1,6 +1,7 @@
 """The capture file: a published track's RTP packets as the media node received them, each with
-its arrival time, so that recording costs the node next to nothing (media.recorder writes it)
-and everything else (reordering, depacketizing, muxing) happens later, elsewhere (media.remux).
+its arrival time, so that recording costs the node next to nothing (recording.recorder writes
+it) and everything else (reordering, depacketizing, muxing) happens later, elsewhere
+(recording.remux).
 
 Layout (little-endian): ``MAGIC``, a 4-byte length and that many bytes of JSON (``CaptureHeader``),
 then chunks, one per write:

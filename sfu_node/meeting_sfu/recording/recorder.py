@@ -1,4 +1,4 @@
-"""Recording on the media node: a published track's packets into a capture file (media.capture),
+"""Recording on the media node: a published track's packets into a capture file (recording.capture),
 as cheaply as the node can, from the packets it already forwards.
 
 A ``TrackRecorder`` is attached to a track like a subscriber. Its ``send`` (the hot path)
@@ -7,7 +7,7 @@ goes to the file in one ``os.writev`` on the event loop (a page-cache copy: no w
 whose hand-over would cost more than the write). Nothing is parsed per packet except, for video,
 the sequence number, to ask the publisher for a keyframe after loss (the file is only useful
 from a keyframe on; one is asked for at the start too). Reordering, depacketizing and muxing
-into Matroska happen after the recording, in the mixing worker (media.remux).
+into Matroska happen after the recording, in the mixing worker (recording.remux).
 
 A crash loses at most the last ``FLUSH_INTERVAL`` of media: the file is append-only and a cut
 last chunk is left out when it is read.
@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from meeting_sfu.media.capture import CaptureError, CaptureHeader, encode_chunk, read_capture
-from meeting_sfu.media.taps import SEQ_MOD, VIDEO_QUEUE, _payload_types
+from meeting_sfu.media.depacketize import SEQ_MOD, payload_types
+from meeting_sfu.media.taps import VIDEO_QUEUE
 from meeting_sfu.media.tracks import PublishedTrack
+from meeting_sfu.recording.capture import CaptureError, CaptureHeader, encode_chunk, read_capture
 from meeting_shared.enums import TrackKind, TrackSource
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class CapturedTrack:
 
 def track_codec(track: PublishedTrack) -> str:
     """The codec the track forwards (what a recording of it will hold)."""
-    names = _payload_types(track.kind)
+    names = payload_types(track.kind)
     forwarded = {names.get(pt, "") for pt in track.payload_types.values()}
     candidates = ("opus",) if track.kind == "audio" else ("vp8", "h264")
     for name in candidates:
@@ -85,7 +86,7 @@ class TrackRecorder:
             kind=track.kind,
             source=track.source,
             codec=track_codec(track),
-            payload_types=_payload_types(track.kind),
+            payload_types=payload_types(track.kind),
         )
         self.packets = 0
         self.dropped_packets = 0

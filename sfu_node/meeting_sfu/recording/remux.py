@@ -1,11 +1,12 @@
-"""Remuxing: a capture file (media.capture: a track's RTP packets as the node received them)
+"""Remuxing: a capture file (recording.capture: a track's RTP packets as the node received them)
 into a Matroska file, without decoding or re-encoding. The mixing worker runs it after a
 recording stops, so none of this costs the media node anything.
 
 The capture is replayed as the node received it, in steps of ``REORDER_WINDOW`` of arrival time:
 packets are put back in order (a missing one is waited for one step), video is depacketized into
-frames, and Opus packets and VP8/H.264 frames go into the file as they came; only keyframe
-headers are read (VP8's frame header, H.264's SPS) to learn the picture size.
+frames (media.depacketize, as the live taps do), and Opus packets and VP8/H.264 frames go into
+the file as they came; only keyframe headers are read (VP8's frame header, H.264's SPS) to
+learn the picture size.
 
 Timestamps are the RTP timestamps (48 kHz audio, 90 kHz video) from the first written packet,
 unwrapped. Gaps the sender made are kept (audio DTX, lost packets, a camera sending nothing: the
@@ -45,17 +46,18 @@ from av.container import OutputContainer
 from av.stream import Stream
 
 from meeting_sfu.media import rtp
-from meeting_sfu.media.capture import CaptureHeader, read_capture
-from meeting_sfu.media.taps import (
+from meeting_sfu.media.depacketize import (
     OPUS_RATE,
     START_CODE,
     TS_MOD,
     VIDEO_CLOCK,
     EncodedFrame,
-    _payload,
-    _Reorder,
-    _VideoPipeline,
+    FrameAssembler,
+    Reorder,
+    annexb_units,
+    payload_of,
 )
+from meeting_sfu.recording.capture import CaptureHeader, read_capture
 from meeting_shared.enums import TrackKind, TrackSource
 
 logger = logging.getLogger(__name__)
@@ -128,12 +130,6 @@ def vp8_size(frame: bytes) -> tuple[int, int] | None:
         return None
     width, height = struct.unpack_from("<HH", frame, 6)
     return width & 0x3FFF, height & 0x3FFF  # the top two bits are a scaling hint
-
-
-def annexb_units(access_unit: bytes) -> list[bytes]:
-    """The NAL units of an Annex B access unit, as taps.h264_units writes them (4-byte start
-    codes; emulation prevention guarantees no start code inside a unit)."""
-    return [unit for unit in access_unit.split(START_CODE) if unit]
 
 
 class _Bits:
@@ -362,7 +358,7 @@ class _Recording:
     """What audio and video recordings share: the file, the timeline and the counts."""
 
     def __init__(
-        self, path: Path, codec: Codec, clock: int, nominal: int, reorder: _Reorder
+        self, path: Path, codec: Codec, clock: int, nominal: int, reorder: Reorder
     ) -> None:
         self.path = path
         self.codec: Codec = codec
@@ -404,7 +400,7 @@ class _Recording:
 
 class _AudioRecording(_Recording):
     def __init__(self, path: Path, opus_types: frozenset[int]) -> None:
-        super().__init__(path, "opus", OPUS_RATE, 960, _Reorder())
+        super().__init__(path, "opus", OPUS_RATE, 960, Reorder())
         self.opus_types = opus_types
         self.skipped = 0  # packets of another codec, or empty
 
@@ -417,7 +413,7 @@ class _AudioRecording(_Recording):
             if header is None or header.payload_type not in self.opus_types:
                 self.skipped += 1
                 continue
-            payload = _payload(packet, header)
+            payload = payload_of(packet, header)
             if not payload:
                 self.skipped += 1
                 continue
@@ -440,8 +436,7 @@ class _AudioRecording(_Recording):
 class _VideoRecording(_Recording):
     def __init__(self, path: Path, codec: Codec, payload_types: dict[int, str]) -> None:
         """``codec`` is a guess until the first keyframe (a track may negotiate both)."""
-        pipeline = _VideoPipeline(keyframes_only=False)
-        pipeline.codecs = payload_types
+        pipeline = FrameAssembler(keyframes_only=False, codecs=payload_types)
         super().__init__(path, codec, VIDEO_CLOCK, VIDEO_FRAME, pipeline.reorder)
         self.pipeline = pipeline
         self.waiting = True  # for a keyframe: at the start, or after loss

@@ -1,7 +1,7 @@
 """Recording on the media node: every published track of a recorded room goes to a capture file
-of its own, from the packets the node already forwards (``media.recorder``: the packets as they
-came, nothing parsed), and the files go to the blob store when the recording stops; the mixing
-worker (``mixing``) turns them into Matroska files and one video.
+of its own, from the packets the node already forwards (``recording.recorder``: the packets as
+they came, nothing parsed), and the files go to the blob store when the recording stops; the
+mixing worker (``recording.mixing``) turns them into Matroska files and one video.
 
 The node follows the recording's events: ``recording.started`` (for a room on this node) starts
 a recorder on each track, and on each track published while it runs; ``recording.stopped``
@@ -24,26 +24,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from meeting_sfu.media.recorder import CapturedTrack, TrackRecorder, read_captured
 from meeting_sfu.media.tracks import PublishedTrack
-from meeting_sfu.protocol import RecordingFailed as RecordingFailedFrame
-from meeting_sfu.protocol import RecordingState
+from meeting_sfu.protocol import RecordingFailedFrame, RecordingStateFrame
+from meeting_sfu.recording.recorder import CapturedTrack, TrackRecorder, read_captured
 from meeting_sfu.rooms import Room, RoomRegistry
+from meeting_shared.blobs import BlobStore
+from meeting_shared.bus import EventBus
 from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
-from meeting_shared.db.models import Meeting, Recording
-from meeting_shared.enums import RecordingStatus, TrackFormat
+from meeting_shared.enums import TrackFormat
 from meeting_shared.events import (
     Event,
     RecordingFailed,
-    RecordingSaved,
     RecordingStarted,
     RecordingStopped,
     parse_event_data,
 )
-from meeting_shared.recording.mixer import Timeline, TimelineTrack
+from meeting_shared.services.factory import OpenServices
 from meeting_shared.services.meetings import MANAGER_ROLES
-from meeting_shared.services.recordings import CAPTURES, RecordedTrackInfo, fail_stored_recording
+from meeting_shared.services.recordings import CAPTURES, RecordedTrack
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +64,8 @@ class RoomRecording:
     names: dict[uuid.UUID, str] = field(default_factory=dict)
     stopping: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def state(self) -> RecordingState:
-        return RecordingState(
+    def state(self) -> RecordingStateFrame:
+        return RecordingStateFrame(
             active=True,
             recording_id=self.recording_id,
             started_by=self.started_by,
@@ -79,24 +78,49 @@ def blob_prefix(meeting_id: uuid.UUID, recording_id: uuid.UUID) -> str:
 
 
 class NodeRecordings:
-    def __init__(self, container: Container, node_id: str, rooms: RoomRegistry) -> None:
-        self._container = container
+    """The recordings of the rooms on this node; ``folder`` holds their files until stored."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        rooms: RoomRegistry,
+        open_services: OpenServices,
+        blobs: BlobStore,
+        bus: EventBus,
+        folder: Path,
+    ) -> None:
         self._node_id = node_id
         self._rooms = rooms
+        self._open_services = open_services
+        self._blobs = blobs
         self._active: dict[uuid.UUID, RoomRecording] = {}  # by meeting
-        self._root = container.settings.data_dir / "recordings"
-        bus = container.bus
+        self._root = folder
         bus.subscribe(RecordingStarted.event_type, self._on_started, name="recording-start")
         bus.subscribe(RecordingStopped.event_type, self._on_stopped, name="recording-stop")
         bus.subscribe(RecordingFailed.event_type, self._on_failed, name="recording-failed")
+
+    @classmethod
+    def from_container(
+        cls, container: Container, node_id: str, rooms: RoomRegistry
+    ) -> NodeRecordings:
+        """Wired from the process's container (files under ``DATA_DIR/recordings``)."""
+        return cls(
+            node_id=node_id,
+            rooms=rooms,
+            open_services=container.open_services,
+            blobs=container.blobs,
+            bus=container.bus,
+            folder=container.settings.data_dir / "recordings",
+        )
 
     @property
     def rooms_recording(self) -> int:
         return len(self._active)
 
-    def state(self, meeting_id: uuid.UUID) -> RecordingState:
+    def state(self, meeting_id: uuid.UUID) -> RecordingStateFrame:
         active = self._active.get(meeting_id)
-        return active.state() if active is not None else RecordingState(active=False)
+        return active.state() if active is not None else RecordingStateFrame(active=False)
 
     # --- tracks ---------------------------------------------------------------------------
 
@@ -193,7 +217,7 @@ class NodeRecordings:
         del self._active[data.meeting_id]
         room = self._rooms.rooms.get(data.meeting_id)
         if room is not None:
-            room.broadcast(RecordingState(active=False))
+            room.broadcast(RecordingStateFrame(active=False))
         for recorder in list(active.recorders.values()):
             self._finish(active, recorder)
         active.recorders.clear()
@@ -208,78 +232,42 @@ class NodeRecordings:
         shutil.rmtree(active.folder, ignore_errors=True)
 
     async def _store(self, active: RoomRecording, stopped_at: datetime) -> None:
-        """Upload each capture and the timeline; mark the recording saved (one transaction)."""
+        """Upload each capture; the timeline and the row follow in one transaction."""
         prefix = blob_prefix(active.meeting_id, active.recording_id)
-        blobs = self._container.blobs
-        infos: list[RecordedTrackInfo] = []
-        timeline_tracks: list[TimelineTrack] = []
+        tracks: list[RecordedTrack] = []
         for captured in sorted(active.done, key=lambda c: c.first_at or stopped_at):
             if captured.first_at is None or captured.packets == 0:
                 continue  # published, never sent anything while recording
             key = f"{prefix}/{CAPTURES}/{captured.path.name}"
-            await blobs.upload_from(key, captured.path, CONTENT_TYPE)
-            name = active.names.get(captured.user_id, "")
-            ended_at = captured.last_at or stopped_at
-            infos.append(
-                RecordedTrackInfo(
+            await self._blobs.upload_from(key, captured.path, CONTENT_TYPE)
+            tracks.append(
+                RecordedTrack(
                     track_id=captured.track_id,
                     user_id=captured.user_id,
-                    display_name=name,
+                    display_name=active.names.get(captured.user_id, ""),
                     kind=captured.kind,
                     source=captured.source,
                     codec=captured.codec,
                     blob_key=key,
                     size_bytes=captured.path.stat().st_size,
-                    started_at=captured.first_at.isoformat(),
-                    ended_at=ended_at.isoformat(),
+                    started_at=captured.first_at,
+                    ended_at=captured.last_at or stopped_at,
                     format=TrackFormat.CAPTURE,
                 )
             )
-            timeline_tracks.append(
-                TimelineTrack(
-                    track_id=captured.track_id,
-                    user_id=captured.user_id,
-                    display_name=name,
-                    kind=captured.kind,
-                    source=captured.source,
-                    file=captured.path.name,
-                    started_at=captured.first_at,
-                    ended_at=ended_at,
-                )
-            )
-        db = self._container.db
-        async with db.session() as session:
-            meeting = await session.get(Meeting, active.meeting_id)
-            recording = await session.get(Recording, active.recording_id)
-            if recording is None or meeting is None:
-                return  # deleted meanwhile
-            timeline = Timeline(
-                recording_id=active.recording_id,
-                meeting_id=active.meeting_id,
-                title=meeting.title,
+        async with self._open_services() as services:
+            await services.recordings.mark_saved(
+                active.recording_id,
+                node_id=self._node_id,
                 started_at=active.started_at,
-                stopped_at=recording.stopped_at or stopped_at,
-                tracks=timeline_tracks,
+                stopped_at=stopped_at,
+                tracks=tracks,
+                timeline_key=f"{prefix}/timeline.json",
             )
-            timeline_key = f"{prefix}/timeline.json"
-            await blobs.put(timeline_key, timeline.model_dump_json().encode(), "application/json")
-            recording.tracks = [info.model_dump(mode="json") for info in infos]
-            recording.timeline_key = timeline_key
-            recording.status = RecordingStatus.SAVED
-            uow = self._container.unit_of_work(session)
-            uow.record(
-                RecordingSaved(
-                    meeting_id=active.meeting_id,
-                    recording_id=active.recording_id,
-                    node_id=self._node_id,
-                    tracks=[info.blob_key for info in infos],
-                )
-            )
-            await uow.commit()
 
     async def _fail(self, meeting_id: uuid.UUID, recording_id: uuid.UUID, reason: str) -> None:
-        async with self._container.db.session() as session:
-            await fail_stored_recording(self._container.unit_of_work(session), recording_id, reason)
+        async with self._open_services() as services:
+            await services.recordings.fail(recording_id, reason)
 
     async def _on_failed(self, event: Event) -> None:
         """Failures are told to the room's hosts and co-hosts, never silent."""
@@ -293,7 +281,7 @@ class NodeRecordings:
             del self._active[data.meeting_id]
             for recorder in active.recorders.values():
                 self._finish(active, recorder)
-            room.broadcast(RecordingState(active=False))
+            room.broadcast(RecordingStateFrame(active=False))
         frame = RecordingFailedFrame(recording_id=data.recording_id, reason=data.reason)
         for connection in list(room.connections.values()):
             if connection.info.role in MANAGER_ROLES:
@@ -313,11 +301,9 @@ class NodeRecordings:
     async def _recover(self, folder: Path) -> None:
         recording_id = uuid.UUID(folder.name)
         manifest = folder / MANIFEST
-        async with self._container.db.read_session() as session:
-            row = await session.get(Recording, recording_id)
-        if row is None or row.node_id != self._node_id:
-            return
-        if row.status not in (RecordingStatus.RECORDING, RecordingStatus.PROCESSING):
+        async with self._open_services(read_only=True) as services:
+            row = await services.recordings.left_by_crash(recording_id, self._node_id)
+        if row is None:
             return
         if row.meeting_id in self._active:
             return  # recording right now, in this process
@@ -330,13 +316,8 @@ class NodeRecordings:
                 if captured is not None:
                     done.append(captured)
         stopped_at = row.stopped_at or utcnow()
-        async with self._container.db.session() as session:
-            stored = await session.get(Recording, recording_id)
-            if stored is not None and stored.status == RecordingStatus.RECORDING:
-                stored.status = RecordingStatus.PROCESSING
-                stored.stopped_at = stopped_at
-                stored.error = "The media node stopped during the recording: kept what it wrote"
-                await session.commit()
+        async with self._open_services() as services:
+            await services.recordings.mark_interrupted(recording_id, stopped_at)
         active = RoomRecording(
             recording_id=recording_id,
             meeting_id=row.meeting_id,
