@@ -307,7 +307,7 @@ def main() -> None:
         }
         log = work / "gateway.log"
         server = subprocess.Popen(
-            ["taskset", "-c", server_cpu, sys.executable, "-m", "meeting_functions.cli", "serve"],
+            ["taskset", "-c", server_cpu, sys.executable, "-m", "meeting_launcher.cli", "serve"],
             env=env,
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,

@@ -591,7 +591,7 @@ def main() -> None:
         }
         log = Path(work) / "gateway.log"
         server = subprocess.Popen(
-            ["taskset", "-c", sfu_cpu, sys.executable, "-m", "meeting_functions.cli", "serve",
+            ["taskset", "-c", sfu_cpu, sys.executable, "-m", "meeting_launcher.cli", "serve",
              "--migrate"],
             env=env,
             stdout=log.open("wb"),

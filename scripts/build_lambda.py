@@ -6,9 +6,10 @@ Two directories under ``build/lambda/`` (SAM zips each when it deploys, ``CodeUr
   migrate functions;
 - ``ai``: that plus ``lambda-ai`` (the Triton client and numpy), for the ai function.
 
-Both hold the ``meeting_functions`` and ``meeting_shared`` packages and their dependencies at
-the versions in uv.lock, as wheels for Lambda's Linux (x86_64, CPython 3.12). The media and AI
-stacks (aiortc, PyAV, Whisper, onnxruntime, models) stay out: the check at the end imports every
+Both hold the ``meeting_functions`` and ``meeting_shared`` packages, whole, and their dependencies
+at the versions in uv.lock, as wheels for Lambda's Linux (x86_64, CPython 3.12). The media and AI
+stacks (aiortc, PyAV, Whisper, onnxruntime, models) and the other planes' packages (the media and
+AI nodes, the launchers) stay out: the check at the end imports every
 handler with nothing but the package and the standard library on the path, proves that none of
 them came along, and reads every wheel's tags to be sure it runs on Lambda's glibc.
 """
@@ -27,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "lambda"
 UV = ROOT / ".tools" / "bin" / "uv"
 SOURCES = (ROOT / "functions" / "meeting_functions", ROOT / "shared" / "meeting_shared")
-# Long-lived processes' entry points: they import the media stack and have no place in Lambda.
-LEFT_OUT = ("meeting_functions/cli.py", "meeting_functions/gateway.py")
 MEDIA_AND_AI = ("aiortc", "av", "faster_whisper", "ctranslate2", "onnxruntime", "pytriton", "cv2")
+# The other planes and the launchers above them: ``functions/`` imports only ``meeting_shared``.
+OTHER_PLANES = ("meeting_sfu", "meeting_gpu", "meeting_launcher")
 # Test suites some wheels ship: megabytes no function runs.
 TEST_FOLDERS = ("numpy/*/tests", "numpy/tests", "numpy/*/*/tests", "PIL/tests")
 PYTHON = "3.12"  # the functions' runtime, python3.12: Amazon Linux 2023, glibc 2.34
@@ -56,13 +57,13 @@ PACKAGES = (
             "meeting_functions.media.app",
             "meeting_functions.migrate_handler",
         ),
-        never=(*MEDIA_AND_AI, "numpy", "tritonclient"),
+        never=(*MEDIA_AND_AI, *OTHER_PLANES, "numpy", "tritonclient"),
     ),
     Package(
         name="ai",
         groups=("lambda", "lambda-ai"),
         handlers=("meeting_functions.ai.app",),
-        never=MEDIA_AND_AI,
+        never=(*MEDIA_AND_AI, *OTHER_PLANES),
     ),
 )
 
@@ -87,8 +88,6 @@ def build(package: Package) -> Path:
             "--link-mode", "copy", "--requirement", requirements)  # fmt: skip
     for source in SOURCES:
         shutil.copytree(source, out / source.name, ignore=shutil.ignore_patterns("__pycache__"))
-    for relative in LEFT_OUT:
-        (out / relative).unlink()
     for pattern in (*TEST_FOLDERS, "**/__pycache__"):
         for folder in list(out.glob(pattern)):
             shutil.rmtree(folder)

@@ -86,7 +86,7 @@ def ai_node_process(
     url = f"http://127.0.0.1:{http}"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "meeting_functions.cli", "gpu-node"],
+            [sys.executable, "-m", "meeting_launcher.cli", "gpu-node"],
             env=environment,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from meeting_functions.gateway import create_gateway
+from meeting_launcher.gateway import create_gateway
 from meeting_sfu.protocol import MAX_FRAME_BYTES
 from meeting_shared.container import Container
 from meeting_shared.db.migrate import upgrade

@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The gateway (`meeting serve`: every function and the web client). The same image runs the
-# one-shot `meeting migrate` and the mixing worker `meeting recorder` (it has ffmpeg).
+# one-shot `meeting migrate` and the mixing worker `meeting mixer` (it has ffmpeg).
 # Build from the repository root:
 #   docker build -f infra/containers/gateway.Dockerfile -t meeting-gateway .
 
@@ -29,11 +29,12 @@ COPY shared shared
 COPY functions functions
 COPY sfu_node sfu_node
 COPY gpu_node gpu_node
+COPY launcher launcher
 RUN uv sync --frozen --no-dev --no-editable
 
 # --- what runs ----------------------------------------------------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm
-# ffprobe checks uploads and makes thumbnails; ffmpeg mixes recordings (`meeting recorder`).
+# ffprobe checks uploads and makes thumbnails; ffmpeg mixes recordings (`meeting mixer`).
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ffmpeg \

@@ -29,6 +29,7 @@ COPY shared shared
 COPY functions functions
 COPY sfu_node sfu_node
 COPY gpu_node gpu_node
+COPY launcher launcher
 RUN uv sync --frozen --no-dev --extra ai --no-editable --python "${PYTHON_VERSION}"
 # Both wheels provide the `onnxruntime` module, so the CPU build makes way for the CUDA one: the
 # newest not newer than the locked CPU build (the GPU build is sometimes published later).

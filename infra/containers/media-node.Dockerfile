@@ -18,6 +18,7 @@ COPY shared shared
 COPY functions functions
 COPY sfu_node sfu_node
 COPY gpu_node gpu_node
+COPY launcher launcher
 RUN uv sync --frozen --no-dev --no-editable
 
 # --- what runs: no ffmpeg (the node stores recordings as packet captures; PyAV, which decodes

@@ -216,7 +216,7 @@ class Settings(BaseSettings):
     # Recording
     embedded_recording_worker: bool = Field(
         default=True,
-        description="`meeting serve` also mixes recordings (off when `meeting recorder` runs)",
+        description="`meeting serve` also mixes recordings (off when `meeting mixer` runs)",
     )
     recording_retention_days: int = Field(
         default=0, ge=0, description="Recordings older than this are deleted; 0 keeps them"

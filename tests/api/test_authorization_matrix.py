@@ -26,8 +26,8 @@ from fastapi.routing import iter_route_contexts
 from PIL import Image
 from sqlalchemy import select
 
-from meeting_functions.gateway import create_gateway
 from meeting_functions.http.middleware import API_PREFIX
+from meeting_launcher.gateway import create_gateway
 from meeting_shared.blobs import BlobStore
 from meeting_shared.bus.delivery import DatabaseDeadLetters
 from meeting_shared.container import Container

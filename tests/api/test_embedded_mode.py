@@ -53,7 +53,7 @@ def serving(directory: Path, env: dict[str, str], *, ai_port: int | None = None)
     and until its AI node serves when it has one; stopped at the end. Yields its URL."""
     log = (directory / "serve.log").open("ab")
     server = subprocess.Popen(
-        [sys.executable, "-m", "meeting_functions.cli", "serve", "--migrate"],
+        [sys.executable, "-m", "meeting_launcher.cli", "serve", "--migrate"],
         cwd=directory,
         env=env,
         stdout=log,
@@ -121,7 +121,7 @@ def test_generated_requests_never_make_the_server_fail(embedded_server: Embedded
         if admin:
             env = {**embedded_server.env, "MEETING_ADMIN_PASSWORD": password}
             subprocess.run(
-                [sys.executable, "-m", "meeting_functions.cli", "admin", "create",
+                [sys.executable, "-m", "meeting_launcher.cli", "admin", "create",
                  "--username", name, "--email", f"{name}@example.com"],
                 cwd=embedded_server.directory, env=env, check=True, capture_output=True,
             )  # fmt: skip
@@ -188,7 +188,7 @@ def test_a_restart_keeps_the_generated_secret_and_every_revocation(tmp_path: Pat
             account = {"username": name, "email": f"{name}@example.com", "password": password}
             assert client.post("/api/v1/auth/register", json=account).status_code == 201
         subprocess.run(
-            [sys.executable, "-m", "meeting_functions.cli", "admin", "create",
+            [sys.executable, "-m", "meeting_launcher.cli", "admin", "create",
              "--username", "root", "--email", "root@example.com"],
             cwd=tmp_path, env={**env, "MEETING_ADMIN_PASSWORD": password}, check=True,
             capture_output=True, timeout=120,

@@ -16,7 +16,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from meeting_functions.cli import app as meeting_cli
+from meeting_launcher.cli import app as meeting_cli
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 INFRA = REPO_ROOT / "infra"

@@ -20,7 +20,7 @@ import yaml
 from prometheus_client import REGISTRY
 from prometheus_client.metrics_core import Metric
 
-import meeting_functions.gateway  # noqa: F401 - registers the http_* metrics
+import meeting_launcher.gateway  # noqa: F401 - registers the http_* metrics
 from meeting_shared.settings import Settings
 from scripts.grafana_dashboards import DASHBOARD_DIR, dashboard_files
 from tests.deploy.stack import (
@@ -121,8 +121,14 @@ def test_every_command_of_ours_is_a_meeting_command(services: dict[str, dict[str
         assert accepted, f"{name}: {argv}: {output}"
         commands[name] = argv[1]
     assert sorted(commands.values()) == sorted(
-        ["migrate", "serve", "sfu", "sfu", "recorder", "gpu-node"]
+        ["migrate", "serve", "sfu", "sfu", "mixer", "gpu-node"]
     )
+
+
+def test_the_old_recorder_command_is_a_deprecated_alias_of_the_mixer() -> None:
+    accepted, output = cli_accepts(["meeting", "recorder"])
+    assert accepted, output
+    assert "deprecated" in output.lower() and "meeting mixer" in output
 
 
 def test_every_variable_set_is_a_setting_or_read_by_its_image(
@@ -182,7 +188,7 @@ def test_processes_without_the_images_http_port_check_their_own_health(
 ) -> None:
     # The gateway image's healthcheck asks PORT's /health: only `meeting serve` answers there.
     for name, service in ours(services).items():
-        if service["command"][1] in ("migrate", "recorder"):
+        if service["command"][1] in ("migrate", "mixer"):
             check = service["healthcheck"]
             assert check.get("disable") or "METRICS_PORT" in " ".join(check["test"]), name
 
@@ -234,7 +240,7 @@ def test_images_run_meeting_as_a_user_and_check_health(dockerfile: str, health_p
 def test_the_gateway_and_media_node_serve_the_health_path(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from meeting_functions.gateway import create_gateway
+    from meeting_launcher.gateway import create_gateway
     from meeting_sfu.app import create_sfu_app
 
     token = "a scrape token"
@@ -353,7 +359,7 @@ def test_prometheus_scrapes_each_metrics_port_of_the_stack(
     expected = set()
     for name, service in ours(services).items():
         env = environment(service)
-        if service["command"][1] in ("serve", "sfu", "recorder", "gpu-node"):
+        if service["command"][1] in ("serve", "sfu", "mixer", "gpu-node"):
             # /metrics on a port of their own, never on the public API or signaling port.
             assert "METRICS_TOKEN" not in env, name
             assert int(env["METRICS_PORT"]) not in published(service, "tcp"), name

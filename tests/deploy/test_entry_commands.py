@@ -177,18 +177,20 @@ def test_the_media_node_image_serves_signaling_health_and_forwarding_metrics(
     assert probe(image, health, env) != 0
 
 
-def test_the_recorder_service_serves_its_metrics_and_its_healthcheck_passes(
-    tmp_path: Path,
+# `meeting recorder` is the mixer's old name, kept for one release: it must still run the mixer.
+@pytest.mark.parametrize("name", ["mixer", "recorder"])
+def test_the_mixer_service_serves_its_metrics_and_its_healthcheck_passes(
+    tmp_path: Path, name: str
 ) -> None:
     image = gateway_image()
-    recorder = resolved_compose()["services"]["recorder"]
-    assert recorder["command"] == ["meeting", "recorder"]
-    health = recorder["healthcheck"]["test"][1:]  # after "CMD"; `$$` is compose's escaped `$`
+    mixer = resolved_compose()["services"]["mixer"]
+    assert mixer["command"] == ["meeting", "mixer"]
+    health = mixer["healthcheck"]["test"][1:]  # after "CMD"; `$$` is compose's escaped `$`
     health = [arg.replace("$$", "$") for arg in health]
     metrics_port = free_port()
     env = process_env(image, tmp_path, METRICS_PORT=str(metrics_port))
     migrate(image, env)
-    with running(image, recorder["command"], env, tmp_path) as process:
+    with running(image, ["meeting", name], env, tmp_path) as process:
         wait_healthy(image, health, env, process)
         metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
         assert "# TYPE meeting_recordings_mixed_total counter" in metrics

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from meeting_functions.gateway import create_gateway, web_client_policy
+from meeting_launcher.gateway import create_gateway, web_client_policy
 from meeting_shared.settings import Settings
 
 pytestmark = pytest.mark.unit

@@ -1,147 +1,50 @@
-// Signaling protocol v1 (sfu_node/meeting_sfu/protocol.py, docs/signaling.md): the frames this
-// client sends and the ones it reads.
+// Signaling protocol v1 (docs/signaling.md): the frames this client sends and the ones it reads.
+// Their types are generated from docs/signaling.schema.json (protocol.generated.ts, `npm run
+// protocol`), which the media node's models generate in turn; a test fails when either is stale.
+// This module gives them the names the client uses.
 
-import type { TranscriptLine } from "../api/ai";
 import { t } from "../i18n";
+import type * as wire from "./protocol.generated";
 
-export type Source = "microphone" | "camera" | "screen";
-export type Kind = "audio" | "video";
+export { ANNOUNCEMENT_MAX_CHARS, PROTOCOL_VERSION } from "./protocol.generated";
+export type {
+  ClientFrame,
+  IncomingTrack,
+  LobbyEntry,
+  ParticipantInfo,
+  TrackInfo,
+} from "./protocol.generated";
 
-export interface TrackInfo {
-  track_id: string;
-  kind: Kind;
-  source: Source;
-}
+export type Source = wire.TrackInfo["source"];
+export type Kind = wire.TrackInfo["kind"];
 
-export interface ParticipantInfo {
-  participant_id: string;
-  user_id: string;
-  display_name: string;
-  role: string;
-  audio_muted: boolean;
-  video_muted: boolean;
-  hand_raised: boolean;
-  joined_at: string;
-  tracks: TrackInfo[];
-}
+export type Role = wire.ChangeRole["role"];
+export const ROLES = ["host", "co_host", "presenter", "participant"] as const satisfies readonly Role[];
+// Every role of the protocol is listed (a new one fails to compile here).
+const _everyRole: readonly (typeof ROLES)[number][] = [] as Role[];
+void _everyRole;
 
-export interface IncomingTrack extends TrackInfo {
-  mid: string;
-  user_id: string;
-}
-
-export type Role = "host" | "co_host" | "presenter" | "participant";
-export const ROLES: readonly Role[] = ["host", "co_host", "presenter", "participant"];
-
-/** Someone waiting in the lobby (hosts and co-hosts are told). */
-export interface LobbyEntry {
-  user_id: string;
-  display_name: string;
-  requested_at: string;
-}
-
-export interface ChatFrame {
-  type: "chat";
-  id: string;
-  sender: { user_id: string; display_name: string };
-  body: string;
-  created_at: string;
-}
+export type ChatFrame = wire.ChatMessage;
 
 /** One finished caption line (meetings with `settings.ai` on). */
-export type CaptionFrame = { type: "caption" } & TranscriptLine;
+export type CaptionFrame = wire.Caption;
 
-export type FaceEmotion = "angry" | "disgust" | "fear" | "happy" | "sad" | "surprise" | "neutral";
+export type FaceEmotion = wire.EmotionCue["label"];
 
 /** A facial-expression cue for a participant (about once a second at most). */
-export interface EmotionFrame {
-  type: "emotion";
-  user_id: string;
-  label: FaceEmotion;
-  score: number;
-}
+export type EmotionFrame = wire.EmotionCue;
 
 /** A host's announcement; `audio_url` (short-lived) is a WAV of it spoken. */
-export interface AnnouncementFrame {
-  type: "announcement";
-  id: string;
-  user_id: string;
-  display_name: string;
-  text: string;
-  audio_url: string | null;
-}
+export type AnnouncementFrame = wire.Announcement;
 
-/** Whether the meeting is being recorded (`recording` frames, and the `joined` snapshot of
- * servers that record). */
-export interface RecordingInfo {
-  active: boolean;
-  recording_id: string | null;
-  started_by: string | null;
-  started_at: string | null;
-}
+/** Whether the meeting is being recorded (`recording` frames, and the `joined` snapshot). */
+export type RecordingInfo = Omit<wire.RecordingState, "type">;
 
-/** What an announcement may hold (`announce.text`). */
-export const ANNOUNCEMENT_MAX_CHARS = 500;
+/** The schema types `ice_servers` as objects: they are RTCIceServer dictionaries (`urls`,
+ * `username`, `credential`), handed to RTCPeerConnection as they are. */
+export type JoinedFrame = Omit<wire.Joined, "ice_servers"> & { ice_servers: RTCIceServer[] };
 
-export type ServerFrame =
-  | {
-      type: "joined";
-      v: number;
-      me: ParticipantInfo;
-      participants: ParticipantInfo[];
-      meeting: { id: string; title: string; settings: Record<string, unknown> };
-      ice_servers: RTCIceServer[];
-      /** Absent on servers that do not record: not recording. */
-      recording?: RecordingInfo;
-    }
-  | { type: "participant_joined"; participant: ParticipantInfo }
-  | { type: "participant_updated"; participant: ParticipantInfo }
-  | { type: "participant_left"; user_id: string; reason: "left" | "removed" | "disconnected" }
-  | ChatFrame
-  | CaptionFrame
-  | EmotionFrame
-  | AnnouncementFrame
-  | ({ type: "recording" } & RecordingInfo)
-  | { type: "recording_failed"; recording_id: string; reason: string }
-  | { type: "muted_by_host"; by: string }
-  | { type: "removed"; by: string; reason?: "removed" | "banned" | "deleted" }
-  | { type: "meeting_ended"; by: string }
-  | { type: "pong"; id: string | null }
-  | { type: "publish_answer"; sdp: string }
-  | { type: "subscribe_offer"; sdp: string; tracks: IncomingTrack[] }
-  | { type: "track_published"; user_id: string; track: TrackInfo }
-  | { type: "track_unpublished"; user_id: string; track_id: string }
-  | { type: "active_speaker"; user_id: string | null }
-  | { type: "lobby"; waiting: LobbyEntry[] }
-  | ({ type: "lobby_request" } & LobbyEntry)
-  | { type: "lobby_resolved"; user_id: string; admitted: boolean; by: string }
-  | { type: "error"; code: string; message: string; in_reply_to: string | null };
-
-export type ClientFrame =
-  | { type: "join"; v: 1; token: string }
-  | { type: "ping"; id?: string }
-  | { type: "chat"; body: string }
-  | { type: "mute"; audio?: boolean; video?: boolean }
-  | { type: "raise_hand"; raised: boolean }
-  | { type: "mute_participant"; user_id: string }
-  | { type: "remove_participant"; user_id: string }
-  | { type: "change_role"; user_id: string; role: Role }
-  | { type: "admit"; user_id: string }
-  | { type: "deny"; user_id: string }
-  | { type: "end_meeting" }
-  | { type: "set_emotion_cues"; enabled: boolean }
-  | { type: "announce"; text: string }
-  | { type: "start_recording" }
-  | { type: "stop_recording" }
-  | { type: "publish_offer"; sdp: string; tracks: { mid: string; source: Source }[] }
-  | { type: "subscribe_answer"; sdp: string }
-  | {
-      type: "candidate";
-      pc: "publish" | "subscribe";
-      candidate: string | null;
-      sdp_mid: string | null;
-      sdp_mline_index: number | null;
-    };
+export type ServerFrame = Exclude<wire.ServerFrame, wire.Joined> | JoinedFrame;
 
 /** Why the node closed the socket (close codes of docs/signaling.md), or null for codes it
  * does not use. */

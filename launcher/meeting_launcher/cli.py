@@ -1,4 +1,5 @@
-"""The ``meeting`` command: run the gateway, migrate the schema, bootstrap an administrator."""
+"""The ``meeting`` command: run the gateway, a media node, an AI node, the relay or the mixer;
+migrate the schema; bootstrap an administrator."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def serve(
         migrations.upgrade(settings.database_url)
     serve_metrics(settings)
     uvicorn.run(
-        "meeting_functions.gateway:create_gateway",
+        "meeting_launcher.gateway:create_gateway",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
@@ -150,7 +151,7 @@ def gpu_node(
 
 
 @app.command()
-def recorder() -> None:
+def mixer() -> None:
     """Mix stopped recordings into one video each (ffmpeg) and delete those past
     RECORDING_RETENTION_DAYS. `meeting serve` does this itself unless
     EMBEDDED_RECORDING_WORKER=false; run several on machines with spare CPU."""
@@ -161,6 +162,7 @@ def recorder() -> None:
     serve_metrics(settings)
 
     async def run() -> None:
+        # "recorder" names this role's event consumer group: renaming it would start a new group.
         container = Container.build(settings, source="recorder")
         worker = MixingWorker.from_container(container)
         try:
@@ -170,6 +172,14 @@ def recorder() -> None:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+@app.command(deprecated=True)
+def recorder() -> None:
+    """Deprecated alias of `meeting mixer` (it mixes saved recordings and records nothing); it
+    goes away in the next release."""
+    typer.echo("`meeting recorder` is deprecated: run `meeting mixer`", err=True)
+    mixer()
 
 
 @admin_app.command("create")
