@@ -61,6 +61,7 @@ admin: install
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 
 format: install
 	$(RUN) ruff format .

@@ -20,13 +20,13 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
+from meeting_shared.bus.delivery import Deliveries, LoggedDeadLetters
+from meeting_shared.bus.kafka import KafkaEventBus
+from meeting_shared.bus.outbox import OutboxRelay
 from meeting_shared.db.engine import Database
 from meeting_shared.db.migrate import upgrade
 from meeting_shared.db.uow import UnitOfWork
-from meeting_shared.delivery import Deliveries, LoggedDeadLetters
 from meeting_shared.events import Event, UserUpdated
-from meeting_shared.kafka import KafkaEventBus
-from meeting_shared.outbox import OutboxRelay
 from meeting_shared.settings import Settings
 from meeting_shared.state.memory import MemoryStateStore
 from scripts.bench_api import machine

@@ -15,8 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 from meeting_shared.ai.client import AiClient
+from meeting_shared.bus import EventBus
 from meeting_shared.errors import MeetingError
-from meeting_shared.events import AsrRequested, AsrTranscribed, Event, EventBus, parse_event_data
+from meeting_shared.events import AsrRequested, AsrTranscribed, Event, parse_event_data
 
 logger = logging.getLogger(__name__)
 

@@ -28,13 +28,13 @@ from meeting_sfu.rooms import Room, RoomRegistry
 from meeting_shared.ai import audio as codec
 from meeting_shared.ai.client import AiClient
 from meeting_shared.blobs import BlobStore
+from meeting_shared.bus import EventBus
 from meeting_shared.db.models import Meeting
 from meeting_shared.errors import MeetingError
 from meeting_shared.events import (
     AsrRequested,
     AsrTranscribed,
     Event,
-    EventBus,
     MeetingUpdated,
     parse_event_data,
 )

@@ -18,9 +18,9 @@ from fastapi.responses import JSONResponse
 from meeting_sfu.signaling.node import SignalingNode
 from meeting_sfu.signaling.node import router as signaling_router
 from meeting_shared.background import running
+from meeting_shared.bus.outbox import OutboxFeed
 from meeting_shared.container import Container
 from meeting_shared.metrics import install_metrics
-from meeting_shared.outbox import OutboxFeed
 from meeting_shared.settings import Settings, get_settings
 from meeting_shared.telemetry import instrument_app
 

@@ -13,19 +13,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from meeting_shared.ai.client import AiClient
 from meeting_shared.ai.nodes import AiNodeDirectory
 from meeting_shared.ai.transcription_queue import TranscriptionQueue
-from meeting_shared.audit import AuditLog
 from meeting_shared.blobs import BlobStore
+from meeting_shared.bus import EventBus
+from meeting_shared.bus.delivery import DatabaseDeadLetters, Deliveries
+from meeting_shared.bus.local import InProcessEventBus
+from meeting_shared.bus.outbox import OutboxRelay
 from meeting_shared.db.engine import Database
 from meeting_shared.db.uow import UnitOfWork
-from meeting_shared.delivery import DatabaseDeadLetters, Deliveries, InProcessEventBus
-from meeting_shared.events import EventBus
-from meeting_shared.mail import FileMailSink, Mailer, SmtpMailer
-from meeting_shared.notifications import Notifier
-from meeting_shared.outbox import OutboxRelay
+from meeting_shared.mail import Mailer
+from meeting_shared.mail.file import FileMailSink
+from meeting_shared.mail.smtp import SmtpMailer
 from meeting_shared.security import CsrfTokens, PasswordHasher, Sealer, TokenService, derive_key
+from meeting_shared.services.audit import AuditLog
 from meeting_shared.services.factory import ServiceParts, Services
 from meeting_shared.services.meeting_lists import MeetingListCache
 from meeting_shared.services.nodes import NodeDirectory
+from meeting_shared.services.notifications import Notifier
 from meeting_shared.services.rate_limits import RateLimiter
 from meeting_shared.services.sessions import SessionRevocations
 from meeting_shared.services.transcripts import TranscriptRecorder
@@ -101,7 +104,7 @@ def build_event_bus(settings: Settings, db: Database, state: StateStore, source:
     )
     if not settings.uses_kafka:
         return InProcessEventBus(deliveries)
-    from meeting_shared.kafka import KafkaEventBus  # only deployments with Kafka load aiokafka
+    from meeting_shared.bus.kafka import KafkaEventBus  # only deployments with Kafka load aiokafka
 
     bus = KafkaEventBus(settings, deliveries, from_beginning=source != "sfu")
     dead_letters.mirrors.append(bus.park)

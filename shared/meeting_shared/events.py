@@ -1,4 +1,4 @@
-"""Typed domain events and the event-bus port.
+"""Typed domain events (the bus that carries them: ``meeting_shared.bus``).
 
 Every state change records an event in the same database transaction as the change (the outbox
 table); a relay publishes them to the bus. Events share one envelope: ``id``, ``type``, ``source``,
@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -344,26 +343,3 @@ def stream_of(event_type: str) -> str | None:
     """The stream an event type travels on, or None for domain events."""
     cls = EventData.registry.get(event_type)
     return cls.stream if cls is not None and issubclass(cls, StreamEvent) else None
-
-
-# --- the bus -----------------------------------------------------------------------------------
-
-EventHandler = Callable[[Event], Awaitable[None]]
-
-
-class EventBus(Protocol):
-    async def publish(self, events: Sequence[Event]) -> None:
-        """Deliver events in order; raise ``Unavailable`` if they could not be handed over."""
-        ...
-
-    def subscribe(self, pattern: str, handler: EventHandler, name: str | None = None) -> None:
-        """Call ``handler`` for every event whose type matches the glob ``pattern``, as the
-        consumer ``name`` (default: the handler's qualified name)."""
-        ...
-
-    async def run(self) -> None:
-        """Receive events for this process's consumers until cancelled (a no-op where
-        ``publish`` delivers them directly)."""
-        ...
-
-    async def aclose(self) -> None: ...

@@ -29,9 +29,9 @@ from sqlalchemy import select
 from meeting_functions.http.middleware import API_PREFIX
 from meeting_launcher.gateway import create_gateway
 from meeting_shared.blobs import BlobStore
+from meeting_shared.bus.delivery import DatabaseDeadLetters
 from meeting_shared.container import Container
 from meeting_shared.db.models import DeadLetter, Recording
-from meeting_shared.delivery import DatabaseDeadLetters
 from meeting_shared.events import UserUpdated
 from tests.support.ai_nodes import AiNodeProcess
 from tests.support.api import PASSWORD, Api, UserSession

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from meeting_shared.clock import utcnow
-from meeting_shared.db.models import Recording, Room, TranscriptLine
+from meeting_shared.db.models import OutboxEvent, Recording, Room, TranscriptLine
 from tests.support.api import Api, UserSession
 
 pytestmark = pytest.mark.integration
@@ -142,3 +142,33 @@ async def test_a_recordings_captions_are_the_lines_said_while_it_ran_with_their_
     assert lines[1].emotion is not None
     assert (lines[1].emotion.label, lines[1].emotion.score) == ("positive", 0.66)
     assert all(line.user_id == host.id and line.display_name for line in lines)
+
+
+async def test_ending_a_meeting_stops_its_recording_in_the_same_change(api: Api) -> None:
+    host, _guest, path = await live_meeting(api, recording=True)
+    assert (await host.client.post(f"{path}/join", json={})).status_code == 200
+    meeting_id = uuid.UUID(path.rsplit("/", 1)[1])
+    # Written here, on no node: no media node reacts (and fails it for an empty room).
+    recording = Recording(
+        id=uuid.uuid4(), meeting_id=meeting_id, started_by=host.id, status="recording",
+        kind="mixed", node_id="a-node-elsewhere", started_at=utcnow(),
+    )  # fmt: skip
+    db = api.server.container.db
+    async with db.session() as session:
+        session.add(recording)
+        await session.commit()
+
+    assert (await host.client.post(f"{path}/end")).status_code == 200
+    listed = {item["id"]: item for item in (await host.client.get(f"{path}/recordings")).json()}
+    assert listed[str(recording.id)]["status"] == "processing"
+    assert listed[str(recording.id)]["stopped_at"] is not None
+    async with db.read_session() as session:
+        stopped = (
+            await session.scalars(
+                select(OutboxEvent.payload).where(
+                    OutboxEvent.type == "recording.stopped", OutboxEvent.key == str(meeting_id)
+                )
+            )
+        ).all()
+    assert [event["data"]["recording_id"] for event in stopped] == [str(recording.id)]
+    assert stopped[0]["data"]["actor_id"] is None  # stopped because the meeting ended

@@ -13,20 +13,20 @@ from alembic import command
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meeting_shared.bus.local import local_bus
+from meeting_shared.bus.outbox import OutboxFeed, OutboxRelay
 from meeting_shared.db.engine import Database
 from meeting_shared.db.migrate import alembic_config, upgrade_async
 from meeting_shared.db.models import Meeting, OutboxEvent, User
+from meeting_shared.db.pagination import PageRequest
 from meeting_shared.db.uow import UnitOfWork
-from meeting_shared.delivery import local_bus
 from meeting_shared.enums import UserRole
 from meeting_shared.errors import Conflict, InvalidInput, Unauthenticated
 from meeting_shared.events import Event, UserRegistered
-from meeting_shared.outbox import OutboxFeed, OutboxRelay
 from meeting_shared.security import PasswordHasher, Sealer, TokenService
 from meeting_shared.services.accounts import AccountService, Credentials, Registration
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.meetings import MeetingDraft, MeetingService
-from meeting_shared.services.pagination import PageRequest
 from meeting_shared.services.rate_limits import RateLimiter
 from meeting_shared.services.sessions import SessionRevocations
 from meeting_shared.services.user_admin import UserAdminService

@@ -16,20 +16,20 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from meeting_shared.audit import AuditLog
-from meeting_shared.clock import utcnow
-from meeting_shared.db.engine import Database
-from meeting_shared.db.models import AuditEntry, DeadLetter
-from meeting_shared.db.uow import UnitOfWork
-from meeting_shared.delivery import (
+from meeting_shared.bus.delivery import (
     DatabaseDeadLetters,
     Deliveries,
     LoggedDeadLetters,
     replay_dead_letter,
 )
+from meeting_shared.bus.kafka import KafkaEventBus
+from meeting_shared.bus.outbox import OutboxRelay
+from meeting_shared.clock import utcnow
+from meeting_shared.db.engine import Database
+from meeting_shared.db.models import AuditEntry, DeadLetter
+from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.events import Event, EventData, UserRegistered
-from meeting_shared.kafka import KafkaEventBus
-from meeting_shared.outbox import OutboxRelay
+from meeting_shared.services.audit import AuditLog
 from meeting_shared.settings import Settings
 from meeting_shared.state.memory import MemoryStateStore
 from tests.harness.kafka import start_kafka

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from meeting_shared.bus.delivery import Deliveries, LoggedDeadLetters
+from meeting_shared.bus.kafka import KafkaEventBus
 from meeting_shared.clock import utcnow
-from meeting_shared.delivery import Deliveries, LoggedDeadLetters
 from meeting_shared.events import AsrRequested, Event
-from meeting_shared.kafka import KafkaEventBus
 from meeting_shared.logging import configure_logging
 from meeting_shared.settings import Settings
 from meeting_shared.state.memory import MemoryStateStore

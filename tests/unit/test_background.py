@@ -10,10 +10,10 @@ import pytest
 
 from meeting_shared import background
 from meeting_shared.background import running
+from meeting_shared.bus.local import local_bus
+from meeting_shared.bus.outbox import OutboxRelay
 from meeting_shared.db.engine import Database
 from meeting_shared.db.migrate import upgrade_async
-from meeting_shared.delivery import local_bus
-from meeting_shared.outbox import OutboxRelay
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ import ssl
 
 import pytest
 
+from meeting_shared.bus.kafka import client_options, topics
 from meeting_shared.container import consumer_group
-from meeting_shared.kafka import client_options, topics
 from meeting_shared.settings import Settings
 
 pytestmark = pytest.mark.unit

@@ -12,7 +12,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from meeting_shared import metrics
 from meeting_shared.ai.client import AiClient
 from meeting_shared.ai.nodes import AiNodeDirectory
-from meeting_shared.delivery import Deliveries, InProcessEventBus, LoggedDeadLetters
+from meeting_shared.bus.delivery import Deliveries, LoggedDeadLetters
+from meeting_shared.bus.local import InProcessEventBus
 from meeting_shared.errors import Unavailable
 from meeting_shared.events import Event, UserRegistered
 from meeting_shared.state.memory import MemoryStateStore

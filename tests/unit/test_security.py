@@ -8,9 +8,9 @@ import uuid
 import jwt
 import pytest
 
+from meeting_shared.db.pagination import like_pattern
 from meeting_shared.errors import Unauthenticated
 from meeting_shared.security import CsrfTokens, Sealer, TokenService, token_digest
-from meeting_shared.services.pagination import like_pattern
 
 pytestmark = pytest.mark.unit
 

@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 
 from meeting_shared.container import Container
 from meeting_shared.db.models import User
+from meeting_shared.db.pagination import MAX_PAGE_SIZE, PageRequest
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.enums import UserRole, UserStatus
 from meeting_shared.errors import Forbidden, Unauthenticated
@@ -29,7 +30,6 @@ from meeting_shared.services.chat import ChatService
 from meeting_shared.services.factory import Services
 from meeting_shared.services.media import MediaService
 from meeting_shared.services.meetings import MeetingService
-from meeting_shared.services.pagination import MAX_PAGE_SIZE, PageRequest
 from meeting_shared.services.recordings import RecordingService
 from meeting_shared.services.transcripts import TranscriptService
 from meeting_shared.services.user_admin import UserAdminService

@@ -18,9 +18,9 @@ from meeting_shared.db.models import (
     Recording,
     User,
 )
+from meeting_shared.db.pagination import Page
 from meeting_shared.enums import ParticipantRole
 from meeting_shared.services.meetings import MeetingRecord, MeetingSettings
-from meeting_shared.services.pagination import Page
 from meeting_shared.services.recordings import public_status, tracks_of
 
 T = TypeVar("T")

@@ -36,6 +36,7 @@ from meeting_functions.http.schemas import (
 )
 from meeting_shared.clock import UtcDatetime
 from meeting_shared.container import Container
+from meeting_shared.db.pagination import Page
 from meeting_shared.enums import MeetingStatus
 from meeting_shared.errors import NotFound
 from meeting_shared.services.actors import Actor
@@ -48,7 +49,6 @@ from meeting_shared.services.meetings import (
     MeetingView,
 )
 from meeting_shared.services.nodes import NodeStatus
-from meeting_shared.services.pagination import Page
 from meeting_shared.services.rooms import RoomStats, RoomStatus, room_stats, room_status
 from meeting_shared.services.transcripts import (
     Transcript,

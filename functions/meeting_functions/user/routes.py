@@ -33,8 +33,7 @@ from meeting_functions.http.schemas import (
     UserAdminView,
     UserPrivate,
 )
-from meeting_shared.audit import AuditEntryPublic, list_audit
-from meeting_shared.delivery import DeadLetterPublic, list_dead_letters, replay_dead_letter
+from meeting_shared.bus.delivery import DeadLetterPublic, list_dead_letters, replay_dead_letter
 from meeting_shared.enums import UserRole, UserStatus
 from meeting_shared.errors import Unauthenticated
 from meeting_shared.services.accounts import (
@@ -45,6 +44,7 @@ from meeting_shared.services.accounts import (
     ProfileChange,
     Registration,
 )
+from meeting_shared.services.audit import AuditEntryPublic, list_audit
 from meeting_shared.services.user_admin import BanRequest, UserAdminChange
 
 auth = APIRouter(tags=["auth"])

@@ -22,11 +22,12 @@ from meeting_sfu.recording.remux import remux
 from meeting_shared import metrics
 from meeting_shared.background import wait_for_event
 from meeting_shared.blobs import BlobStore
+from meeting_shared.bus import EventBus
 from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
 from meeting_shared.db.models import Recording
 from meeting_shared.enums import TrackFormat
-from meeting_shared.events import Event, EventBus, RecordingSaved
+from meeting_shared.events import Event, RecordingSaved
 from meeting_shared.services.factory import OpenServices
 from meeting_shared.services.recordings import RecordedTrack, Timeline, stored_tracks
 from meeting_shared.services.transcripts import Transcript, as_webvtt

@@ -29,12 +29,12 @@ from meeting_sfu.protocol import RecordingFailedFrame, RecordingStateFrame
 from meeting_sfu.recording.recorder import CapturedTrack, TrackRecorder, read_captured
 from meeting_sfu.rooms import Room, RoomRegistry
 from meeting_shared.blobs import BlobStore
+from meeting_shared.bus import EventBus
 from meeting_shared.clock import utcnow
 from meeting_shared.container import Container
 from meeting_shared.enums import TrackFormat
 from meeting_shared.events import (
     Event,
-    EventBus,
     RecordingFailed,
     RecordingStarted,
     RecordingStopped,

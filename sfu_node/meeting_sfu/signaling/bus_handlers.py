@@ -15,10 +15,10 @@ from meeting_sfu.protocol import (
 )
 from meeting_sfu.rooms import RoomRegistry
 from meeting_sfu.signaling.updates import RoomUpdates
+from meeting_shared.bus import EventBus
 from meeting_shared.events import (
     ChatMessagePosted,
     Event,
-    EventBus,
     MeetingCancelled,
     MeetingEnded,
     ParticipantAdmitted,

@@ -31,6 +31,7 @@ from meeting_shared.security import (
     token_digest,
 )
 from meeting_shared.services.actors import Actor
+from meeting_shared.services.meetings import cancel_hosted_meetings
 from meeting_shared.services.rate_limits import RateLimiter
 from meeting_shared.services.sessions import SessionRevocations
 
@@ -495,8 +496,6 @@ async def close_account(
     Meetings, chat and recordings keep their foreign keys; the person shows as a deleted user.
     Returns the avatar blob key for the caller to delete after commit.
     """
-    from meeting_shared.services.meetings import cancel_hosted_meetings  # avoid an import cycle
-
     await revoke_user_sessions(uow, revocations, user.id)
     avatar_key = user.avatar_key
     user.status = UserStatus.DELETED

@@ -23,6 +23,7 @@ from meeting_shared import media_probe
 from meeting_shared.blobs import BlobStore, UploadTarget
 from meeting_shared.clock import utcnow
 from meeting_shared.db.models import MediaFile, Participant
+from meeting_shared.db.pagination import Page, PageRequest, paginate
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.enums import ParticipantState
 from meeting_shared.errors import (
@@ -35,7 +36,6 @@ from meeting_shared.errors import (
 from meeting_shared.events import MediaDeleted, MediaUploaded
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.meetings import load_for_member
-from meeting_shared.services.pagination import Page, PageRequest, paginate
 
 FileName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 

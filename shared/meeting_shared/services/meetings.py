@@ -12,6 +12,13 @@ from sqlalchemy import or_, select, update
 
 from meeting_shared.clock import UtcDatetime, utcnow
 from meeting_shared.db.models import Meeting, Participant, Room
+from meeting_shared.db.pagination import (
+    AnySelect,
+    Page,
+    PageRequest,
+    like_pattern,
+    paginate,
+)
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.enums import MeetingStatus, MeetingType, ParticipantRole, ParticipantState
 from meeting_shared.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -25,13 +32,7 @@ from meeting_shared.events import (
 )
 from meeting_shared.security import PasswordHasher
 from meeting_shared.services.actors import Actor
-from meeting_shared.services.pagination import (
-    AnySelect,
-    Page,
-    PageRequest,
-    like_pattern,
-    paginate,
-)
+from meeting_shared.services.recording_stops import stop_active_recording
 
 MANAGER_ROLES = frozenset({ParticipantRole.HOST, ParticipantRole.CO_HOST})
 CLOSED_STATUSES = frozenset({MeetingStatus.ENDED, MeetingStatus.CANCELLED})
@@ -243,8 +244,6 @@ async def end_meeting(uow: UnitOfWork, meeting: Meeting, actor_id: uuid.UUID) ->
         .where(Room.meeting_id == meeting.id, Room.closed_at.is_(None))
         .values(closed_at=now)
     )
-    from meeting_shared.services.recordings import stop_active_recording  # it imports us
-
     await stop_active_recording(uow, meeting.id)
     uow.record(MeetingEnded(meeting_id=meeting.id, actor_id=actor_id))
 

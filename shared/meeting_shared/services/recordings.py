@@ -36,10 +36,10 @@ from meeting_shared.events import (
     RecordingReady,
     RecordingSaved,
     RecordingStarted,
-    RecordingStopped,
 )
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.meetings import load_for_manager, load_for_member, meeting_settings
+from meeting_shared.services.recording_stops import active_recording, stop_recording
 
 # What people see: the steps between stopping and ready are all "processing".
 PUBLIC_STATUS = {
@@ -114,28 +114,6 @@ def tracks_of(recording: Recording) -> list[RecordedTrack]:
     return [t for t in stored_tracks(recording) if t.format == TrackFormat.MATROSKA]
 
 
-async def active_recording(uow: UnitOfWork, meeting_id: uuid.UUID) -> Recording | None:
-    return await uow.session.scalar(
-        select(Recording).where(
-            Recording.meeting_id == meeting_id,
-            Recording.status == RecordingStatus.RECORDING,
-        )
-    )
-
-
-def stop_recording(uow: UnitOfWork, recording: Recording, actor_id: uuid.UUID | None) -> None:
-    recording.status = RecordingStatus.PROCESSING
-    recording.stopped_at = utcnow()
-    uow.record(
-        RecordingStopped(
-            meeting_id=recording.meeting_id,
-            recording_id=recording.id,
-            node_id=recording.node_id,
-            actor_id=actor_id,
-        )
-    )
-
-
 def fail_recording(uow: UnitOfWork, recording: Recording, reason: str) -> None:
     """A recording that cannot be made, stored or mixed: failed, with the reason, and its event
     (the room's hosts are told; the list shows it)."""
@@ -155,13 +133,6 @@ async def fail_stored_recording(uow: UnitOfWork, recording_id: uuid.UUID, reason
         return
     fail_recording(uow, recording, reason)
     await uow.commit()
-
-
-async def stop_active_recording(uow: UnitOfWork, meeting_id: uuid.UUID) -> None:
-    """The meeting ended: its recording stops with it."""
-    recording = await active_recording(uow, meeting_id)
-    if recording is not None:
-        stop_recording(uow, recording, None)
 
 
 def blob_keys(recording: Recording) -> list[str]:

@@ -15,11 +15,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from meeting_shared.bus import EventBus
 from meeting_shared.db.engine import Database
 from meeting_shared.db.models import Meeting, TranscriptLine, User
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.enums import EmotionLabel
-from meeting_shared.events import AsrTranscribed, Event, EventBus, parse_event_data
+from meeting_shared.events import AsrTranscribed, Event, parse_event_data
 from meeting_shared.services.actors import Actor
 from meeting_shared.services.meetings import load_for_member
 

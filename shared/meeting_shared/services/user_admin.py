@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
 
 from meeting_shared.db.models import User
+from meeting_shared.db.pagination import Page, PageRequest, like_pattern, paginate
 from meeting_shared.db.uow import UnitOfWork
 from meeting_shared.enums import UserRole, UserStatus
 from meeting_shared.errors import Conflict, Forbidden
@@ -33,7 +34,6 @@ from meeting_shared.services.accounts import (
     revoke_user_sessions,
 )
 from meeting_shared.services.actors import Actor
-from meeting_shared.services.pagination import Page, PageRequest, like_pattern, paginate
 from meeting_shared.services.sessions import SessionRevocations
 
 

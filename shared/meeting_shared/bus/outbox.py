@@ -12,10 +12,11 @@ from sqlalchemy import func, select, update
 
 from meeting_shared import metrics
 from meeting_shared.background import wait_for_event
+from meeting_shared.bus.port import EventBus
 from meeting_shared.clock import utcnow
 from meeting_shared.db.engine import Database
 from meeting_shared.db.models import OutboxEvent
-from meeting_shared.events import Event, EventBus
+from meeting_shared.events import Event
 
 logger = logging.getLogger(__name__)
 

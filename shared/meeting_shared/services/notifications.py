@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from meeting_shared.bus import EventBus
 from meeting_shared.db.engine import Database
 from meeting_shared.db.models import Meeting, User
 from meeting_shared.events import (
     Event,
-    EventBus,
     InviteCreated,
     PasswordResetRequested,
     parse_event_data,

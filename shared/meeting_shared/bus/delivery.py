@@ -24,18 +24,18 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from meeting_shared import metrics
+from meeting_shared.bus.port import EventBus, EventHandler
 from meeting_shared.clock import utcnow
 from meeting_shared.db.engine import Database
 from meeting_shared.db.models import DeadLetter
+from meeting_shared.db.pagination import Page, PageRequest, paginate
 from meeting_shared.errors import Conflict, NotFound
-from meeting_shared.events import Event, EventBus
-from meeting_shared.services.pagination import Page, PageRequest, paginate
+from meeting_shared.events import Event
 from meeting_shared.state import StateStore
 from meeting_shared.telemetry import consuming
 
 logger = logging.getLogger(__name__)
 
-EventHandler = Callable[[Event], Awaitable[None]]
 PROCESSED_TTL = 7 * 24 * 3600.0  # longer than any redelivery: Kafka retention, replays
 
 
@@ -154,26 +154,6 @@ class Deliveries:
         await self._dead_letters.park(f"{self.group}:decode", None, raw, error, 1)
 
 
-class InProcessEventBus:
-    """Embedded adapter: events go to this process's consumers as the relay publishes them."""
-
-    def __init__(self, deliveries: Deliveries) -> None:
-        self.deliveries = deliveries
-
-    def subscribe(self, pattern: str, handler: EventHandler, name: str | None = None) -> None:
-        self.deliveries.subscribe(pattern, handler, name)
-
-    async def publish(self, events: Sequence[Event]) -> None:
-        for event in events:
-            await self.deliveries.deliver(event)
-
-    async def run(self) -> None:
-        return  # publish delivers: nothing to receive
-
-    async def aclose(self) -> None:
-        self.deliveries.subscriptions.clear()
-
-
 class LoggedDeadLetters:
     """A sink for tools and tests without a database: dead letters only go to the log."""
 
@@ -185,15 +165,6 @@ class LoggedDeadLetters:
     ) -> None:
         self.parked.append((consumer, event, error))
         logger.error("event parked as a dead letter", extra={"consumer": consumer})
-
-
-def local_bus(group: str = "local") -> InProcessEventBus:
-    """An in-process bus with in-memory processed ids and logged dead letters."""
-    from meeting_shared.state.memory import MemoryStateStore
-
-    return InProcessEventBus(
-        Deliveries(group=group, state=MemoryStateStore(), dead_letters=LoggedDeadLetters())
-    )
 
 
 class DeadLetterPublic(BaseModel):

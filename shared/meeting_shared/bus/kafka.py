@@ -26,7 +26,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import ValidationError
 
-from meeting_shared.delivery import Deliveries, EventHandler
+from meeting_shared.bus.delivery import Deliveries
+from meeting_shared.bus.port import EventHandler
 from meeting_shared.errors import Unavailable
 from meeting_shared.events import Event, EventData, stream_of
 from meeting_shared.settings import Settings
@@ -197,6 +198,14 @@ class KafkaEventBus:
             if self.deliveries.wants(event_type)
         }
         return sorted(wanted)
+
+    def assignment(self) -> frozenset[tuple[str, int]]:
+        """The (topic, partition) pairs this process consumes now: empty until it joined its
+        group, and while the group rebalances."""
+        consumer = self._consumer
+        if consumer is None:
+            return frozenset()
+        return frozenset((tp.topic, tp.partition) for tp in consumer.assignment())
 
     async def _consume(self) -> None:
         await self.ensure_topics()

@@ -9,10 +9,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from meeting_shared.bus import EventBus
 from meeting_shared.db.engine import Database
 from meeting_shared.db.models import AuditEntry
-from meeting_shared.events import Event, EventBus, EventData, stream_of
-from meeting_shared.services.pagination import Page, PageRequest, paginate
+from meeting_shared.db.pagination import Page, PageRequest, paginate
+from meeting_shared.events import Event, EventData, stream_of
 
 # Fields that must not be copied into the log (sealed secrets travel in some events).
 SECRET_FIELDS = frozenset({"sealed_token", "sealed_email"})

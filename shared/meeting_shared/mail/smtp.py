@@ -1,44 +1,13 @@
-"""Outgoing mail: SMTP when configured, else a file sink that developers (and tests) can read."""
+"""The production mailer: SMTP, with STARTTLS and a login when configured."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import smtplib
 import ssl
-from dataclasses import asdict, dataclass
 from email.message import EmailMessage
-from pathlib import Path
-from typing import Protocol
 
-from meeting_shared.clock import utcnow
-
-
-@dataclass(frozen=True, slots=True)
-class Mail:
-    to: str
-    subject: str
-    text: str
-
-
-class Mailer(Protocol):
-    async def send(self, mail: Mail) -> None: ...
-
-
-class FileMailSink:
-    """Development mailer: appends each message as one JSON line to ``path``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    async def send(self, mail: Mail) -> None:
-        await asyncio.to_thread(self._append, mail)
-
-    def _append(self, mail: Mail) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"sent_at": utcnow().isoformat(), **asdict(mail)})
-        with self.path.open("a", encoding="utf-8") as sink:
-            sink.write(line + "\n")
+from meeting_shared.mail.port import Mail
 
 
 class SmtpMailer:
