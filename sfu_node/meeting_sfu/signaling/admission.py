@@ -107,7 +107,10 @@ class Admission:
         if claims.node_id != self._node_id:
             raise Forbidden("This meeting's room is on another node", code="wrong_node")
         async with self._open_services(read_only=True) as services:
-            info, meeting = await services.attendance.admit_to_room(claims)
+            admitted = await services.attendance.admit_to_room(claims)
+        if admitted is None:
+            raise Unauthenticated("Join the meeting again", code="not_a_participant")
+        info, meeting = admitted
         # One connection per join: a copied token cannot open a second socket (and push the
         # real participant out); reconnecting means joining again through the API.
         ttl = self._tokens.join_ttl + 60

@@ -19,7 +19,7 @@ from meeting_shared.enums import (
     ParticipantState,
     UserStatus,
 )
-from meeting_shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from meeting_shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from meeting_shared.events import (
     InviteCreated,
     ParticipantAdmitted,
@@ -431,14 +431,15 @@ class AttendanceService:
 
     # --- the media node's live rooms (used by meeting_sfu.signaling) ----------------------------
 
-    async def admit_to_room(self, claims: JoinClaims) -> tuple[ParticipantInfo, Meeting]:
+    async def admit_to_room(self, claims: JoinClaims) -> tuple[ParticipantInfo, Meeting] | None:
         """Whom a join token lets into the meeting's room, as the room shows them: the meeting
-        must be live, the participant still joined and their account active."""
+        must be live (else ``meeting_not_live``), the participant still joined and their account
+        active (else None: the token's holder is no longer a participant)."""
         meeting = await self._db.get(Meeting, claims.meeting_id)
         participant = await self._db.get(Participant, claims.participant_id)
         user = await self._db.get(User, claims.user_id)
         if meeting is None or meeting.status != MeetingStatus.LIVE:
-            raise Forbidden("The meeting is not live", code="meeting_not_live")
+            raise Conflict("The meeting is not live", code="meeting_not_live")
         if (
             participant is None
             or participant.user_id != claims.user_id
@@ -446,7 +447,7 @@ class AttendanceService:
             or user is None
             or user.status != UserStatus.ACTIVE
         ):
-            raise Unauthenticated("Join the meeting again", code="not_a_participant")
+            return None
         info = ParticipantInfo(
             participant_id=participant.id,
             user_id=user.id,
