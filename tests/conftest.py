@@ -18,6 +18,7 @@ from meeting_shared.db.migrate import upgrade
 from tests.harness.ports import free_port, free_ports
 from tests.support.ai_nodes import AiNodeProcess, ai_node_process
 from tests.support.api import Api
+from tests.support.categories import CATEGORIES, module_categories
 from tests.support.databases import private_database, separate_redis_db
 from tests.support.live_server import (
     LiveServer,
@@ -40,6 +41,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=str(REPO_ROOT / "web" / "dist"),
         help="built web client the live server serves (default: web/dist, built by `make web`)",
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    undeclared = sorted(
+        {
+            item.path.relative_to(config.rootpath).as_posix()
+            for item in items
+            if isinstance(item, pytest.Function) and len(module_categories(item.module)) != 1
+        }
+    )
+    if undeclared:
+        raise pytest.UsageError(
+            "each test module declares one category with `pytestmark = pytest.mark.<category>` "
+            f"({', '.join(sorted(CATEGORIES))}); these do not: {', '.join(undeclared)}"
+        )
 
 
 _TEST_LOOP = pytest.StashKey[asyncio.AbstractEventLoop]()

@@ -39,6 +39,8 @@ from meeting_shared.errors import (
     UnsupportedMediaType,
 )
 
+pytestmark = pytest.mark.contract
+
 if TYPE_CHECKING:
     from tests.harness.seaweedfs import S3Config
 
@@ -244,7 +246,6 @@ def key() -> Key:
     return lambda name: prefix + name
 
 
-@pytest.mark.contract
 class TestBlobStoreContract:
     async def test_put_get_head_delete_round_trip(self, client: StoreClient, key: Key) -> None:
         store, name = client.store, key("rooms/r1/chat/photo.png")
@@ -521,7 +522,6 @@ def local(tmp_path: Path) -> LocalBlobStore:
     return LocalBlobStore(tmp_path / "blobs", SIGNING_KEY, PUBLIC_URL)
 
 
-@pytest.mark.contract
 class TestLocalBlobStore:
     async def test_urls_point_at_the_media_function(self, local: LocalBlobStore) -> None:
         target = await local.upload_target(
@@ -638,7 +638,6 @@ class TestLocalBlobStore:
 # -- S3 adapter only
 
 
-@pytest.mark.contract
 class TestS3BlobStore:
     async def test_presigned_urls_use_the_public_endpoint(self, s3_config: S3Config) -> None:
         # Same server, other host name: what a browser outside the container network sees.

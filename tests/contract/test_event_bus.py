@@ -32,6 +32,8 @@ from meeting_shared.settings import Settings
 from meeting_shared.state import StateStore
 from meeting_shared.state.memory import MemoryStateStore
 
+pytestmark = pytest.mark.contract
+
 BACKOFF = (0.01, 0.02)  # three attempts in all
 WAIT_SECONDS = 30.0  # a Kafka consumer joins its group and reads from the beginning within this
 
@@ -200,7 +202,6 @@ def meeting_created() -> Event:
     return data.envelope("test")
 
 
-@pytest.mark.contract
 class TestEventBusContract:
     async def test_an_event_reaches_every_consumer_whose_pattern_matches(
         self, deployment: Deployment

@@ -22,6 +22,8 @@ from meeting_shared.state.memory import MemoryStateStore
 from meeting_shared.state.redis import RedisStateStore
 from tests.support.clock import FakeClock
 
+pytestmark = pytest.mark.contract
+
 Key = Callable[[str], str]
 
 
@@ -67,7 +69,6 @@ def key() -> Key:
     return lambda name: prefix + name
 
 
-@pytest.mark.contract
 class TestStateStoreContract:
     async def test_get_of_missing_key_is_none(self, store: StateStore, key: Key) -> None:
         assert await store.get(key("missing")) is None
@@ -293,7 +294,6 @@ class TestStateStoreContract:
                 await store.spend(key("b"), amount, 10, 1)
 
 
-@pytest.mark.contract
 class TestDurableKeys:
     """``set_durable``: what a restarted process must still find (a session's revocation)."""
 
@@ -344,7 +344,6 @@ def _closed_port() -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
-@pytest.mark.contract
 async def test_redis_at_a_closed_port_is_unavailable_quickly() -> None:
     store = RedisStateStore.from_url(_closed_port())
     try:
@@ -361,7 +360,6 @@ async def test_redis_at_a_closed_port_is_unavailable_quickly() -> None:
         await store.aclose()
 
 
-@pytest.mark.contract
 async def test_redis_that_never_answers_is_unavailable_not_a_hang() -> None:
     async def accept_and_stay_silent(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter

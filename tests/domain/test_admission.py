@@ -29,7 +29,7 @@ from tests.domain.steps import (
 )
 from tests.support.embedded import Deployment, embedded_deployment
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.domain
 
 APPROVAL = {"settings": {"require_approval": True}}
 

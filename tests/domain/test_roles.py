@@ -21,7 +21,7 @@ from tests.domain.steps import (
 )
 from tests.support.embedded import Deployment
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.domain
 
 
 async def _meeting_with(deployment: Deployment, *names: str) -> tuple[uuid.UUID, list[Actor]]:

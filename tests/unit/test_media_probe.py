@@ -28,6 +28,8 @@ from meeting_shared.media_probe import (
     tools_available,
 )
 
+pytestmark = pytest.mark.integration
+
 MISSING_TOOLS = "ffmpeg/ffprobe are missing: run scripts/install-system-deps.sh ffmpeg"
 
 
@@ -127,7 +129,6 @@ def _jpeg_size(data: bytes | None) -> tuple[int, int]:
 
 
 @needs_ffmpeg
-@pytest.mark.integration
 class TestProbe:
     @pytest.mark.parametrize(
         ("name", "mime_type", "codec"),
@@ -194,7 +195,6 @@ class TestProbe:
 
 
 @needs_ffmpeg
-@pytest.mark.integration
 class TestThumbnail:
     async def test_image_keeps_its_size_when_small(self, media: dict[str, Path]) -> None:
         thumbnail = await make_thumbnail(
@@ -261,7 +261,6 @@ class TestThumbnail:
 
 
 @needs_ffmpeg
-@pytest.mark.integration
 class TestPixelLimit:
     """One limit for stills and video frames, checked from headers before anything decodes."""
 
