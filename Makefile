@@ -79,7 +79,7 @@ test: install web
 	$(RUN) pytest
 
 test-fast: install
-	$(RUN) pytest -x -q -m "unit or contract"
+	$(RUN) pytest -x -q -m "unit or domain or contract"
 
 bench-api: install
 	scripts/install-system-deps.sh postgresql redis-server ffmpeg wrk
