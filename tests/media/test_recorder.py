@@ -31,16 +31,16 @@ from meeting_sfu.media.tracks import PublishedTrack
 from meeting_sfu.recording.capture import CaptureError
 from meeting_sfu.recording.recorder import CapturedTrack, TrackRecorder, read_captured
 from meeting_sfu.recording.remux import RemuxedTrack, h264_size, remux
-from tests.media.test_taps import (
+from tests.support.api import Api
+from tests.support.media_client import PatternTrack, PictureTrack, SpeechTrack
+from tests.support.published_tracks import (
     PUBLISHER_OPUS,
     PUBLISHER_VIDEO,
-    Meeting,
+    PublishingMeeting,
     Upstream,
     astronaut,
     published_track,
 )
-from tests.support.api import Api
-from tests.support.media_client import PatternTrack, PictureTrack, SpeechTrack
 
 pytestmark = pytest.mark.integration
 
@@ -48,9 +48,9 @@ Floats = npt.NDArray[np.float32]
 
 
 @pytest.fixture
-async def meeting(api: Api) -> AsyncIterator[Meeting]:
+async def meeting(api: Api) -> AsyncIterator[PublishingMeeting]:
     host = await api.user("recorded")
-    created = Meeting(api, (await api.meeting(host))["id"], host)
+    created = PublishingMeeting(api, (await api.meeting(host))["id"], host)
     yield created
     for peer in created.peers:
         await peer.close()
@@ -131,7 +131,7 @@ def assert_recorded(
 
 
 async def test_records_camera_and_microphone_while_forwarding_goes_on(
-    meeting: Meeting, tmp_path: Path
+    meeting: PublishingMeeting, tmp_path: Path
 ) -> None:
     host = await meeting.join(meeting.host)
     voice = tone_track(60)
@@ -195,7 +195,9 @@ async def test_records_camera_and_microphone_while_forwarding_goes_on(
             assert len(audio_samples(copy)[0]) > 48_000
 
 
-async def test_an_h264_publisher_is_recorded_as_h264(meeting: Meeting, tmp_path: Path) -> None:
+async def test_an_h264_publisher_is_recorded_as_h264(
+    meeting: PublishingMeeting, tmp_path: Path
+) -> None:
     host = await meeting.join(meeting.host)
     await host.publish((PatternTrack(), "camera"), video_codec="video/H264")
     guest = await meeting.guest()
@@ -217,7 +219,7 @@ async def test_an_h264_publisher_is_recorded_as_h264(meeting: Meeting, tmp_path:
 
 
 async def test_a_vga_camera_and_a_microphone_record_in_real_time(
-    meeting: Meeting, tmp_path: Path
+    meeting: PublishingMeeting, tmp_path: Path
 ) -> None:
     """640x480 at 30 fps (~500 kbit/s VP8) and an Opus microphone through the live SFU: every
     packet written, the size in the header (CPU per packet is `make bench-recording`'s job)."""
