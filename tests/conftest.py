@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
@@ -27,7 +27,7 @@ from tests.support.live_server import (
     start_live_server,
 )
 from tests.support.paths import REPO_ROOT
-from tests.support.tasks import cancel_all, describe, leaked_tasks
+from tests.support.tasks import cancel_all, describe, leaked_tasks, owned_by, track_owners
 
 if TYPE_CHECKING:
     from tests.harness.seaweedfs import S3Config
@@ -58,10 +58,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
 
 
-_TEST_LOOP = pytest.StashKey[asyncio.AbstractEventLoop]()
-_TASKS_BEFORE = pytest.StashKey[set[asyncio.Task[Any]]]()
-
-
 @pytest.fixture(autouse=True)
 def _no_leaked_tasks(request: pytest.FixtureRequest) -> None:
     """Every async test gets the leak check (sync tests have no loop running to leak into)."""
@@ -69,25 +65,21 @@ def _no_leaked_tasks(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("_task_leak_check")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_call(item: pytest.Item) -> None:
-    """The snapshot is taken once every fixture is set up, so what they started never counts,
-    not even a session fixture set up late (``request.getfixturevalue`` in a function one)."""
-    loop = item.stash.get(_TEST_LOOP, None)
-    if loop is not None:
-        item.stash[_TASKS_BEFORE] = asyncio.all_tasks(loop)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """The test body's tasks (and theirs) belong to the test; what fixtures start does not."""
+    with owned_by(item.nodeid):
+        return (yield)
 
 
 @pytest.fixture
 async def _task_leak_check(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Fail a test whose body leaves tasks running once its fixtures are torn down (they get
-    ``LEAK_GRACE_SECONDS`` to end, as a handler whose socket just closed does)."""
-    request.node.stash[_TEST_LOOP] = asyncio.get_running_loop()
+    ``LEAK_GRACE_SECONDS`` to end, as a handler whose socket just closed does). The leaked
+    tasks are cancelled: they belong to the failed test alone, never to a shared fixture."""
+    track_owners(asyncio.get_running_loop())
     yield
-    before = request.node.stash.get(_TASKS_BEFORE, None)
-    if before is None:  # the set-up failed: the body never ran
-        return
-    leaked = await leaked_tasks(before)
+    leaked = await leaked_tasks(request.node.nodeid)
     if leaked:
         names = "\n  ".join(sorted(describe(task) for task in leaked))  # before they unwind
         await cancel_all(leaked)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.paths import REPO_ROOT
-from tests.support.tasks import cancel_all, describe, leaked_tasks, running_tasks
+from tests.support.tasks import cancel_all, describe, leaked_tasks, owned_by
 
 pytestmark = pytest.mark.unit
 
@@ -18,10 +19,10 @@ PROBE = Path(__file__).with_name("leak_probe.py")
 
 
 async def test_a_task_left_pending_is_a_leak() -> None:
-    before = running_tasks()
-    task = asyncio.create_task(asyncio.sleep(3600), name="left-behind")
+    with owned_by("probe"):
+        task = asyncio.create_task(asyncio.sleep(3600), name="left-behind")
     try:
-        leaked = await leaked_tasks(before, grace=0.05)
+        leaked = await leaked_tasks("probe", grace=0.05)
         assert leaked == [task]
         assert describe(task).startswith("left-behind (sleep) at ")
     finally:
@@ -29,17 +30,41 @@ async def test_a_task_left_pending_is_a_leak() -> None:
     assert task.cancelled()
 
 
-async def test_finished_cancelled_and_older_tasks_are_not_leaks() -> None:
-    older = asyncio.create_task(asyncio.sleep(3600))
+async def test_a_task_started_by_an_owned_task_is_owned_too() -> None:
+    children: list[asyncio.Task[None]] = []
+
+    async def spawn() -> None:
+        children.append(asyncio.create_task(asyncio.sleep(3600), name="grandchild"))
+
+    with owned_by("probe-parent"):
+        await asyncio.create_task(spawn())
     try:
-        before = running_tasks()
+        assert await leaked_tasks("probe-parent", grace=0.05) == children
+    finally:
+        await cancel_all(children)
+
+
+async def test_finished_cancelled_and_others_tasks_are_not_leaks() -> None:
+    # A long-lived client a wider fixture started (its own context) may start tasks at any time.
+    background: list[asyncio.Task[None]] = []
+
+    async def long_lived_client() -> None:
+        await asyncio.sleep(0.01)
+        background.append(asyncio.create_task(asyncio.sleep(3600), name="reconnect"))
+
+    with owned_by("probe-innocent"):
+        client = asyncio.create_task(long_lived_client(), context=contextvars.Context())
         await asyncio.create_task(asyncio.sleep(0))
         asyncio.create_task(asyncio.sleep(3600)).cancel()
         soon = asyncio.create_task(asyncio.sleep(0.05))
-        assert await leaked_tasks(before, grace=5) == []
+    try:
+        assert await leaked_tasks("probe-innocent", grace=5) == []
         assert soon.done()
+        assert client.done()
+        assert len(background) == 1
+        assert not background[0].done()
     finally:
-        await cancel_all([older])
+        await cancel_all(background)
 
 
 def test_the_suite_fails_the_test_that_leaks_and_only_it() -> None:

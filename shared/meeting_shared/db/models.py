@@ -23,6 +23,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from meeting_shared.clock import utcnow
 from meeting_shared.db.types import JSONType, UTCDateTime
+from meeting_shared.enums import (
+    LobbyStatus,
+    MeetingStatus,
+    MeetingType,
+    ParticipantRole,
+    ParticipantState,
+    RecordingStatus,
+    UserRole,
+    UserStatus,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -54,8 +64,8 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     display_name: Mapped[str] = mapped_column(String(64))
     password_hash: Mapped[str | None] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default="user")
-    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    role: Mapped[str] = mapped_column(String(16), default=UserRole.USER)
+    status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE, index=True)
     ban_reason: Mapped[str | None] = mapped_column(String(500))
     avatar_key: Mapped[str | None] = mapped_column(String(255))
     locale: Mapped[str] = mapped_column(String(16), default="en")
@@ -104,8 +114,8 @@ class Meeting(Base):
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     host_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
-    meeting_type: Mapped[str] = mapped_column(String(16), default="video")
-    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    meeting_type: Mapped[str] = mapped_column(String(16), default=MeetingType.VIDEO)
+    status: Mapped[str] = mapped_column(String(16), default=MeetingStatus.SCHEDULED)
     start_time: Mapped[datetime]
     end_time: Mapped[datetime]
     password_hash: Mapped[str | None] = mapped_column(String(255))
@@ -128,8 +138,8 @@ class Participant(Base):
         ForeignKey("meetings.id", ondelete="CASCADE"), index=True
     )
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
-    role: Mapped[str] = mapped_column(String(16), default="participant")
-    state: Mapped[str] = mapped_column(String(16), default="invited")
+    role: Mapped[str] = mapped_column(String(16), default=ParticipantRole.PARTICIPANT)
+    state: Mapped[str] = mapped_column(String(16), default=ParticipantState.INVITED)
     joined_at: Mapped[datetime | None]
     left_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created_at()
@@ -163,7 +173,7 @@ class LobbyEntry(Base):
         ForeignKey("meetings.id", ondelete="CASCADE"), index=True
     )
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
-    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    status: Mapped[str] = mapped_column(String(16), default=LobbyStatus.WAITING)
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
@@ -191,7 +201,7 @@ class Recording(Base):
         ForeignKey("meetings.id", ondelete="CASCADE"), index=True
     )
     started_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
-    status: Mapped[str] = mapped_column(String(16), default="recording")
+    status: Mapped[str] = mapped_column(String(16), default=RecordingStatus.RECORDING)
     kind: Mapped[str] = mapped_column(String(16), default="mixed")
     blob_key: Mapped[str | None] = mapped_column(String(255))
     thumbnail_key: Mapped[str | None] = mapped_column(String(255))
