@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.harness.errors import MissingBinaryError
+from tests.harness.errors import MissingBinaryError, ServiceError
 from tests.harness.process import launch, record_startup, stop_process
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +45,16 @@ def _kafka_ready(port: int) -> bool:
         return pool.submit(asyncio.run, probe()).result()
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id (16 random bytes, URL-safe base64). One that starts with "-" would be
+    read as an option by the storage tool (`format -t -x...`), 1 start in 64: Kafka's own
+    `random-uuid` never makes one, nor does this."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 @contextlib.contextmanager
 def start_kafka(
     workdir: Path, *, timeout: float = 90.0, ports: tuple[int, int] | None = None
@@ -62,7 +72,7 @@ def start_kafka(
         )
     workdir.mkdir(parents=True, exist_ok=True)
     classpath = f"{KAFKA_LIB}/*"
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
 
     def configure(ports: Sequence[int]) -> Path:
         broker, controller = ports
@@ -90,11 +100,14 @@ def start_kafka(
             )
             + "\n"
         )
-        subprocess.run(
+        formatted = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
              "-c", str(config)],
-            check=True, capture_output=True, timeout=60,
+            check=False, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
+        if formatted.returncode != 0:
+            tail = (formatted.stdout + formatted.stderr).strip().splitlines()[-5:]
+            raise ServiceError("Kafka's storage tool failed:\n" + "\n".join(tail))
         return config
 
     def argv_for(ports: Sequence[int]) -> list[str]:

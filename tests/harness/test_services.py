@@ -13,6 +13,7 @@ import redis
 from botocore.exceptions import ClientError
 from psycopg import sql
 
+from tests.harness.kafka import new_cluster_id
 from tests.harness.postgres import libpq_url
 from tests.harness.seaweedfs import S3Config
 
@@ -112,3 +113,10 @@ def test_s3_bucket_allows_browser_uploads(s3_config: S3Config) -> None:
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] in {"*", "http://localhost:5173"}
     assert "POST" in response.headers["access-control-allow-methods"]
+
+
+def test_kafka_cluster_ids_never_look_like_an_option() -> None:
+    # One in 64 random ids starts with "-": the storage tool then failed the whole session.
+    ids = [new_cluster_id() for _ in range(2000)]
+    assert not [cluster_id for cluster_id in ids if cluster_id.startswith("-")]
+    assert all(len(cluster_id) == 22 for cluster_id in ids)
