@@ -41,7 +41,7 @@ from tests.api.problems import expect_problem
 from tests.harness.seaweedfs import S3Config
 from tests.support.ai_nodes import AiNodeProcess
 from tests.support.api import PASSWORD
-from tests.support.live_server import GENEROUS_LIMIT
+from tests.support.settings import GENEROUS_LIMIT
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,6 @@ through its domain services, with no HTTP server: for tests of the domain's rule
 from __future__ import annotations
 
 import contextlib
-import secrets
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -24,35 +23,18 @@ from meeting_shared.services.factory import Services
 from meeting_shared.services.meetings import MeetingDraft
 from meeting_shared.settings import Settings
 from tests.support.api import PASSWORD
-from tests.support.live_server import GENEROUS_LIMIT
+from tests.support.settings import deployment_settings
 
 
 def embedded_settings(data_dir: Path, **overrides: Any) -> Settings:
     """Settings of `make run`'s deployment: SQLite in ``data_dir``, nothing else to run."""
-    values: dict[str, Any] = {
-        "environment": "test",
+    backends = {
         "database_url": f"sqlite:///{data_dir / 'meeting.db'}",
         "redis_url": "",
         "s3_endpoint": "",
         "kafka_bootstrap_servers": "",
-        "jwt_secret": secrets.token_urlsafe(48),
-        "data_dir": data_dir,
-        "web_dir": data_dir / "no-web",
-        "argon2_time_cost": 1,
-        "argon2_memory_kib": 8192,
-        "argon2_parallelism": 1,
-        "rate_limit_login": GENEROUS_LIMIT,
-        "rate_limit_login_ip": GENEROUS_LIMIT,
-        "rate_limit_register": GENEROUS_LIMIT,
-        "rate_limit_password_reset": GENEROUS_LIMIT,
-        "rate_limit_refresh": GENEROUS_LIMIT,
-        "rate_limit_chat": GENEROUS_LIMIT,
-        "ice_host_addresses": ["127.0.0.1"],
-        "log_level": "WARNING",
-        "embedded_ai_node": False,
     }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
+    return deployment_settings(data_dir, backends, **overrides)
 
 
 def migrate_sqlite(path: Path) -> None:

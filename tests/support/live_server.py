@@ -18,13 +18,13 @@ from meeting_sfu.protocol import MAX_FRAME_BYTES
 from meeting_shared.container import Container
 from meeting_shared.settings import Settings
 from tests.harness.ports import free_port
+from tests.support.settings import deployment_settings
 from tests.support.tasks import describe
 
 if TYPE_CHECKING:
     from tests.harness.seaweedfs import S3Config
     from tests.support.ai_nodes import AiNodeProcess
 
-GENEROUS_LIMIT = "100000/60"
 # A live server that takes longer to stop is stuck: the test fails, naming what waits.
 STOP_TIMEOUT_SECONDS = 60.0
 
@@ -39,8 +39,7 @@ def production_settings(
     **overrides: Any,
 ) -> Settings:
     """Settings of a production-shaped deployment (PostgreSQL, Redis, S3) for tests."""
-    values: dict[str, Any] = {
-        "environment": "test",
+    backends = {
         "port": port,
         "database_url": postgres_url,
         "redis_url": redis_url,
@@ -49,25 +48,9 @@ def production_settings(
         "s3_region": s3.region,
         "s3_access_key": s3.access_key,
         "s3_secret_key": s3.secret_key,
-        "jwt_secret": secrets.token_urlsafe(48),
         "metrics_token": secrets.token_urlsafe(24),  # tests scrape /metrics with it
-        "data_dir": data_dir,
-        "web_dir": data_dir / "no-web",
-        "argon2_time_cost": 1,
-        "argon2_memory_kib": 8192,
-        "argon2_parallelism": 1,
-        "rate_limit_login": GENEROUS_LIMIT,
-        "rate_limit_login_ip": GENEROUS_LIMIT,
-        "rate_limit_register": GENEROUS_LIMIT,
-        "rate_limit_password_reset": GENEROUS_LIMIT,
-        "rate_limit_refresh": GENEROUS_LIMIT,
-        "ice_host_addresses": ["127.0.0.1"],  # media stays on loopback in tests
-        "rate_limit_chat": GENEROUS_LIMIT,
-        "log_level": "WARNING",
-        "embedded_ai_node": False,  # tests that need AI start a node (tests/ai/conftest.py)
     }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
+    return deployment_settings(data_dir, backends, **overrides)
 
 
 @dataclass
